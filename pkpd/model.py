@@ -30,6 +30,8 @@ INPUTS = ("iv_infusion", "intrathecal_infusion")
 SLOW_STATES = ("receptor_loss", "adaptation")
 
 GUT, ER, C, P, CSF, LUM, ELIM = range(len(LINEAR_STATES))
+#: Linear states the readouts need.
+OBSERVED_STATES = (C, CSF, LUM)
 
 #: Where each dose route puts its amount, and which bioavailability applies.
 DOSE_TARGETS = {
@@ -139,10 +141,12 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: dict[st
     ----------
     i : int
         0 for receptor loss L = 1 - R, 1 for adaptation M.
-    linear : ndarray, shape (n_lin, ..., n)
-        Linear states at the evaluation points.
-    slow : ndarray, shape (i, ..., n)
+    linear : ndarray, shape (n_lin, 3, n)
+        Linear states at the evaluation points (only A_csf is read).
+    slow : ndarray, shape (i, 3, n)
         Slow states 0..i-1 at the same points (the system is triangular).
+
+    Returns ``p`` (3, n) and ``q`` (3, n), or ``q`` (n,) when constant.
 
     Equations (model-spec)::
 
@@ -153,29 +157,28 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: dict[st
         loss_rate = ind["k_int"] * occupancy(linear[CSF], ind)
         return loss_rate, ind["k_rec"] + loss_rate
     drive = ind["phi"] * (inhibition(linear[CSF], slow[0], ind) - baseline_inhibition(ind))
-    return ind["k_M"] * drive, ind["k_M"] * np.ones_like(drive)
+    return ind["k_M"] * drive, ind["k_M"]
 
 
-def readouts(linear: np.ndarray, slow: np.ndarray, ind: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every readout of the spec from states at output times.
+def readouts(a_c, a_csf, a_lum, receptor_loss, adaptation, ind) -> dict[str, np.ndarray]:
+    """Every readout of the spec from the states at output times.
 
-    ``linear`` (n_lin, T, n) and ``slow`` (2, T, n) with parameters of shape
-    (n,) broadcast over the last axis; returns arrays shaped (T, n).
+    Amounts in mg (A_c, A_csf, A_lum), slow states dimensionless; any array
+    shape, with parameters broadcasting against it.  Returns arrays of the
+    same shape.
     """
-    ind_b = ind  # parameters broadcast against (T, n)
-    theta = occupancy(linear[CSF], ind_b)
-    inh = inhibition(linear[CSF], slow[0], ind_b)
-    i0 = baseline_inhibition(ind_b)
-    m = slow[1]
+    theta = occupancy(a_csf, ind)
+    inh = inhibition(a_csf, receptor_loss, ind)
+    i0 = baseline_inhibition(ind)
     return {
-        "plasma_mg_per_l": linear[C] / ind_b["V_c"],
-        "csf_mg_per_l": linear[LUM] / ind_b["V_lum"] + linear[CSF] / ind_b["V_csf"],
+        "plasma_mg_per_l": a_c / ind["V_c"],
+        "csf_mg_per_l": a_lum / ind["V_lum"] + a_csf / ind["V_csf"],
         "occupancy": theta,
-        "receptor_density": 1.0 - slow[0],
-        "adaptation": m,
+        "receptor_density": 1.0 - receptor_loss,
+        "adaptation": adaptation,
         "inhibition": inh,
-        "effect": (inh - i0) - m,
-        "excitability": (1.0 - inh + m) / (1.0 - i0),
+        "effect": (inh - i0) - adaptation,
+        "excitability": (1.0 - inh + adaptation) / (1.0 - i0),
     }
 
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
-import scipy.linalg
 
 from .errors import SolverError
 
@@ -64,8 +63,10 @@ class SemiLinearSystem:
         Number of slow states.
     coefficients : callable
         ``coefficients(i, x, y) -> (p, q)`` for slow state ``i``, with ``x``
-        of shape (nl, k, n) (only ``coupled_rows`` filled) and ``y`` of shape
-        (i, k, n); returns arrays broadcastable to (k, n).
+        of shape (nl, 3, n) at the stage times (only ``coupled_rows``
+        filled) and ``y`` of shape (i, 3, n); returns ``p`` of shape (3, n)
+        and ``q`` of shape (3, n), or (n,) when it is constant in time (a
+        faster path is then taken).
     coupled_rows : tuple of int
         Rows of ``x`` the slow part depends on.
     """
@@ -113,6 +114,35 @@ def node_of(nodes: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.searchsorted(nodes, np.asarray(times, float) - NODE_TOLERANCE_H, side="left")
 
 
+_TAYLOR_DEGREE = 18
+_TAYLOR_NORM = 0.5
+
+
+def expm_batch(m: np.ndarray) -> np.ndarray:
+    """Matrix exponential of a stack of matrices, shape (n, k, k).
+
+    Scaling and squaring with a degree-18 Taylor polynomial: each matrix is
+    scaled by 2**-s so that its 1-norm is at most 0.5 (truncation error below
+    1e-25 relative), the polynomial is evaluated by Horner's rule, and the
+    result squared s times.  Vectorised over the stack (scipy's ``expm``
+    loops over it in Python, which dominates a 10,000-subject run).
+    """
+    norm = np.abs(m).sum(axis=1).max(axis=-1)  # 1-norm per matrix
+    s = np.maximum(0, np.ceil(np.log2(np.maximum(norm, 1e-300) / _TAYLOR_NORM))).astype(int)
+    x = m * (0.5 ** s)[:, None, None]
+    eye = np.eye(m.shape[-1])
+    p = eye + x / _TAYLOR_DEGREE
+    for j in range(_TAYLOR_DEGREE - 1, 0, -1):
+        p = eye + (x @ p) / j
+    for level in range(1, int(s.max(initial=0)) + 1):
+        sq = s >= level
+        if np.all(sq):
+            p = p @ p
+        else:
+            p[sq] = p[sq] @ p[sq]
+    return p
+
+
 class _Propagators:
     """Exact propagators of the augmented linear system, one set per step length."""
 
@@ -133,8 +163,8 @@ class _Propagators:
         if hit is None:
             # Two exponentials, then products: E(c2 h) = E(c1 h) E(d h),
             # E(c3 h) = E(c2 h) E(d h), E(h) = E(h/2)^2.
-            e1 = scipy.linalg.expm(self._aug * (GAUSS_C[0] * h))
-            ed = scipy.linalg.expm(self._aug * ((GAUSS_C[1] - GAUSS_C[0]) * h))
+            e1 = expm_batch(self._aug * (GAUSS_C[0] * h))
+            ed = expm_batch(self._aug * ((GAUSS_C[1] - GAUSS_C[0]) * h))
             e2 = e1 @ ed
             e3 = e2 @ ed
             full = e2 @ e2
@@ -150,24 +180,68 @@ class _Propagators:
 def _collocate(y_a: np.ndarray, p: np.ndarray, q: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
     """One Gauss step of ``dy/dt = p(t) - q(t) y`` given p, q at the 3 stages.
 
-    Solves ``(I + h A diag(q)) Y = y_a + h A p`` exactly (Cramer's rule, per
-    system) and returns (stage values (3, n), end value (n,)).
+    Solves ``(I + h A diag(q)) Y = y_a + h A p`` exactly by Cramer's rule,
+    per system, and returns (stage values (3, n), end value (n,)).
     """
-    a = GAUSS_A
-    hq = h * q
-    m = [[(1.0 if i == j else 0.0) + a[i, j] * hq[j] for j in range(3)] for i in range(3)]
-    r = [y_a + h * (a[i, 0] * p[0] + a[i, 1] * p[1] + a[i, 2] * p[2]) for i in range(3)]
-    c0 = m[1][1] * m[2][2] - m[1][2] * m[2][1]
-    c1 = m[1][0] * m[2][2] - m[1][2] * m[2][0]
-    c2 = m[1][0] * m[2][1] - m[1][1] * m[2][0]
-    det = m[0][0] * c0 - m[0][1] * c1 + m[0][2] * c2
-    y0 = (r[0] * c0 - m[0][1] * (r[1] * m[2][2] - m[1][2] * r[2]) + m[0][2] * (r[1] * m[2][1] - m[1][1] * r[2])) / det
-    y1 = (m[0][0] * (r[1] * m[2][2] - m[1][2] * r[2]) - r[0] * c1 + m[0][2] * (m[1][0] * r[2] - r[1] * m[2][0])) / det
-    y2 = (m[0][0] * (m[1][1] * r[2] - r[1] * m[2][1]) - m[0][1] * (m[1][0] * r[2] - r[1] * m[2][0]) + r[0] * c2) / det
-    stages = np.stack([y0, y1, y2])
-    b = GAUSS_B
+    ha = h * GAUSS_A
+    q0, q1, q2 = q[0], q[1], q[2]
+    m00, m01, m02 = 1.0 + ha[0, 0] * q0, ha[0, 1] * q1, ha[0, 2] * q2
+    m10, m11, m12 = ha[1, 0] * q0, 1.0 + ha[1, 1] * q1, ha[1, 2] * q2
+    m20, m21, m22 = ha[2, 0] * q0, ha[2, 1] * q1, 1.0 + ha[2, 2] * q2
+    r0 = y_a + (ha[0, 0] * p[0] + ha[0, 1] * p[1] + ha[0, 2] * p[2])
+    r1 = y_a + (ha[1, 0] * p[0] + ha[1, 1] * p[1] + ha[1, 2] * p[2])
+    r2 = y_a + (ha[2, 0] * p[0] + ha[2, 1] * p[1] + ha[2, 2] * p[2])
+    c0 = m11 * m22 - m12 * m21
+    c1 = m10 * m22 - m12 * m20
+    c2 = m10 * m21 - m11 * m20
+    inv_det = 1.0 / (m00 * c0 - m01 * c1 + m02 * c2)
+    d12 = r1 * m22 - m12 * r2
+    d21 = r1 * m21 - m11 * r2
+    d02 = m10 * r2 - r1 * m20
+    stages = np.empty((3,) + y_a.shape)
+    stages[0] = (r0 * c0 - m01 * d12 + m02 * d21) * inv_det
+    stages[1] = (m00 * d12 - r0 * c1 + m02 * d02) * inv_det
+    stages[2] = (-m00 * d21 - m01 * d02 + r0 * c2) * inv_det
+    return stages, _end_value(y_a, p, q, stages, h)
+
+
+def _end_value(y_a, p, q, stages, h):
+    hb = h * GAUSS_B
     slope = p - q * stages
-    return stages, y_a + h * (b[0] * slope[0] + b[1] * slope[1] + b[2] * slope[2])
+    return y_a + (hb[0] * slope[0] + hb[1] * slope[1] + hb[2] * slope[2])
+
+
+def _constant_q_inverse(q: np.ndarray, h: float) -> np.ndarray:
+    """Rows of (I + h q A)^-1 per system, shape (3, 3, n), for q constant over a step."""
+    m = np.eye(3)[None] + (h * q)[:, None, None] * GAUSS_A[None]
+    return np.ascontiguousarray(np.moveaxis(np.linalg.inv(m), 0, -1))
+
+
+def _collocate_constant_q(y_a, p, q, h, inverse):
+    """As :func:`_collocate` for q constant over the step, with (I + h q A)^-1 given."""
+    ha = h * GAUSS_A
+    r = [y_a + (ha[i, 0] * p[0] + ha[i, 1] * p[1] + ha[i, 2] * p[2]) for i in range(3)]
+    stages = np.empty((3,) + y_a.shape)
+    for i in range(3):
+        stages[i] = inverse[i, 0] * r[0] + inverse[i, 1] * r[1] + inverse[i, 2] * r[2]
+    return stages, _end_value(y_a, p, q, stages, h)
+
+
+def _reachable(system: SemiLinearSystem, jumps, inputs) -> tuple[list[int], list[int]]:
+    """States that can become non-zero, and the inputs that are ever non-zero."""
+    nl, m, _ = system.B.shape
+    active_inputs = [j for j in range(m) if any(np.any(u[j] != 0) for u in inputs.values())]
+    flows = np.any(system.A != 0, axis=-1)  # flows[i, j]: j feeds i in some system
+    feeds = np.any(system.B[:, active_inputs] != 0, axis=(1, 2)) if active_inputs else np.zeros(nl, bool)
+    reached = feeds.copy()
+    for rows_, _, _ in jumps.values():
+        reached[np.asarray(rows_)] = True
+    while True:
+        grown = reached | np.any(flows[:, reached], axis=1)
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    return [int(i) for i in np.flatnonzero(reached)], active_inputs
 
 
 def integrate(
@@ -203,17 +277,37 @@ def integrate(
     x_rec : ndarray (len(record_rows), T, n)
     y_rec : ndarray (n_slow, T, n)
     """
-    nl, m, n = system.B.shape
+    nl_full, _, n = system.B.shape
+    keep, active_inputs = _reachable(system, jumps, inputs)
+    if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
+        # States that can never leave zero are dropped: smaller propagators,
+        # fewer multiplications per step (an oral-only run has no lumbar CSF).
+        position = {state: j for j, state in enumerate(keep)}
+        system = SemiLinearSystem(
+            A=system.A[np.ix_(keep, keep)],
+            B=system.B[np.ix_(keep, active_inputs)],
+            n_slow=system.n_slow,
+            coefficients=system.coefficients,
+            coupled_rows=tuple(position[r] for r in system.coupled_rows if r in position),
+        )
+        jumps = {k: (np.array([position[r] for r in rows_]), subj, amt) for k, (rows_, subj, amt) in jumps.items()}
+        inputs = {k: u[active_inputs] for k, u in inputs.items()}
+    else:
+        position = {state: state for state in range(nl_full)}
+    nl, m, _ = system.B.shape
     props = _Propagators(system)
     z = np.zeros((nl + m, n))
     y = np.array(y0, dtype=float, copy=True)
-    x_stage = np.zeros((nl, 3, n))
-    rows = list(system.coupled_rows)
+    # The slow part sees the full state layout; dropped rows stay zero.
+    x_stage = np.zeros((nl_full, 3, n))
+    rows = [keep[r] for r in system.coupled_rows]
     n_rec = len(record_index)
-    x_rec = np.empty((len(record_rows), n_rec, n))
+    x_rec = np.zeros((len(record_rows), n_rec, n))
     y_rec = np.empty((system.n_slow, n_rec, n))
-    rec_rows = list(record_rows)
+    live = [j for j, r in enumerate(record_rows) if r in position]
+    rec_rows = [position[record_rows[j]] for j in live]
     steps = np.diff(nodes)
+    inverses: dict = {}
     rec_pos = 0
     with np.errstate(all="ignore"):
         for k in range(len(nodes)):
@@ -224,7 +318,7 @@ def integrate(
             if u is not None:
                 z[nl:] = u
             while rec_pos < n_rec and record_index[rec_pos] == k:
-                x_rec[:, rec_pos] = z[rec_rows]
+                x_rec[live, rec_pos] = z[rec_rows]
                 y_rec[:, rec_pos] = y
                 rec_pos += 1
             if k == len(nodes) - 1:
@@ -236,9 +330,14 @@ def integrate(
             y_stages = np.empty((system.n_slow, 3, n))
             for i in range(system.n_slow):
                 p, q = system.coefficients(i, x_stage, y_stages[:i])
-                p = np.broadcast_to(p, (3, n))
-                q = np.broadcast_to(q, (3, n))
-                y_stages[i], y[i] = _collocate(y[i], p, q, h)
+                if q.ndim == 1:  # rate constant over the step: reuse the inverse
+                    key = (i, float(np.float64(h).round(12)))
+                    inv = inverses.get(key)
+                    if inv is None:
+                        inv = inverses[key] = _constant_q_inverse(q, h)
+                    y_stages[i], y[i] = _collocate_constant_q(y[i], p, q, h, inv)
+                else:
+                    y_stages[i], y[i] = _collocate(y[i], p, q, h)
             z[:nl] = np.einsum("ian,an->in", full, z)
     if not (np.all(np.isfinite(x_rec)) and np.all(np.isfinite(y_rec))):
         bad = np.unique(np.nonzero(~np.isfinite(np.concatenate([x_rec, y_rec])))[2])
