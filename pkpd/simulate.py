@@ -20,8 +20,8 @@ READOUTS = model.READOUTS
 #: Subjects integrated together; bounds working memory (about 1 kB per
 #: subject per output time at most).
 DEFAULT_CHUNK = 4096
-#: Default bound on the integration step, h.  With 3-stage Gauss collocation
-#: and exact PK this keeps the receptor readouts within about 1e-8 of the
+#: Default bound on the integration step, h.  With 3-stage Radau collocation
+#: and exact PK this keeps the receptor readouts within about 1e-7 of the
 #: exact solution for oral dosing (tests/test_accuracy.py).
 DEFAULT_MAX_STEP_H = 0.5
 _TIME_BLOCK = 32

@@ -12,11 +12,13 @@ with ``u`` piecewise constant and ``x`` jumping at given nodes.
   augmented matrix ``[[A, B], [0, 0]]`` (the input is carried as a constant
   state, so infusions need no special case).  One exponential per distinct
   step length is computed for the whole batch and reused.
-* The slow part is integrated with the 3-stage **Gauss-Legendre collocation**
-  method (order 6, A-stable), with ``x`` evaluated exactly at the stage
-  times.  Because each slow equation is linear in its own state and the
-  system is triangular, the stage equations are solved exactly, component
-  by component, with no Newton iteration.
+* The slow part is integrated with the 3-stage **Radau IIA collocation**
+  method (order 5, L-stable, as in scipy's ``Radau``), with ``x`` evaluated
+  exactly at the stage times.  Because each slow equation is linear in its
+  own state and the system is triangular, the stage equations are solved
+  exactly, component by component, with no Newton iteration.  The step is
+  bounded by the caller (``max_step``); a stiff slow rate needs no smaller
+  step for stability.
 * Jumps happen only at grid nodes and are applied before the node is
   recorded (right-continuous); steps never cross a jump, so a bolus is never
   spread over a step.
@@ -33,17 +35,45 @@ import numpy as np
 
 from .errors import SolverError
 
-# 3-stage Gauss-Legendre tableau.
-_S15 = np.sqrt(15.0)
-GAUSS_C = np.array([0.5 - _S15 / 10.0, 0.5, 0.5 + _S15 / 10.0])
-GAUSS_A = np.array(
-    [
+@dataclass(frozen=True)
+class Tableau:
+    """A 3-stage implicit Runge-Kutta (collocation) method."""
+
+    name: str
+    c: np.ndarray  # (3,) stage times as fractions of the step
+    a: np.ndarray  # (3, 3)
+    b: np.ndarray  # (3,)
+    order: int
+
+
+_S15, _S6 = np.sqrt(15.0), np.sqrt(6.0)
+
+#: Gauss-Legendre: order 6, A-stable but not L-stable (stiff modes ring).
+GAUSS3 = Tableau(
+    "gauss3",
+    np.array([0.5 - _S15 / 10.0, 0.5, 0.5 + _S15 / 10.0]),
+    np.array([
         [5 / 36, 2 / 9 - _S15 / 15, 5 / 36 - _S15 / 30],
         [5 / 36 + _S15 / 24, 2 / 9, 5 / 36 - _S15 / 24],
         [5 / 36 + _S15 / 30, 2 / 9 + _S15 / 15, 5 / 36],
-    ]
+    ]),
+    np.array([5 / 18, 4 / 9, 5 / 18]),
+    6,
 )
-GAUSS_B = np.array([5 / 18, 4 / 9, 5 / 18])
+
+#: Radau IIA: order 5, L-stable and stiffly accurate (the default: a user may
+#: set an adaptation rate of 1000/h and the step must still damp it).
+RADAU3 = Tableau(
+    "radau3",
+    np.array([(4.0 - _S6) / 10.0, (4.0 + _S6) / 10.0, 1.0]),
+    np.array([
+        [(88 - 7 * _S6) / 360, (296 - 169 * _S6) / 1800, (-2 + 3 * _S6) / 225],
+        [(296 + 169 * _S6) / 1800, (88 + 7 * _S6) / 360, (-2 - 3 * _S6) / 225],
+        [(16 - _S6) / 36, (16 + _S6) / 36, 1 / 9],
+    ]),
+    np.array([(16 - _S6) / 36, (16 + _S6) / 36, 1 / 9]),
+    5,
+)
 
 #: Nodes closer than this (h) are merged into one.
 NODE_TOLERANCE_H = 1e-9
@@ -146,7 +176,8 @@ def expm_batch(m: np.ndarray) -> np.ndarray:
 class _Propagators:
     """Exact propagators of the augmented linear system, one set per step length."""
 
-    def __init__(self, system: SemiLinearSystem):
+    def __init__(self, system: SemiLinearSystem, tableau: Tableau):
+        self._tableau = tableau
         nl, m, n = system.B.shape
         aug = np.zeros((n, nl + m, nl + m))
         aug[:, :nl, :nl] = np.moveaxis(system.A, -1, 0)
@@ -161,13 +192,22 @@ class _Propagators:
         key = float(np.float64(h).round(12))
         hit = self._cache.get(key)
         if hit is None:
-            # Two exponentials, then products: E(c2 h) = E(c1 h) E(d h),
-            # E(c3 h) = E(c2 h) E(d h), E(h) = E(h/2)^2.
-            e1 = expm_batch(self._aug * (GAUSS_C[0] * h))
-            ed = expm_batch(self._aug * ((GAUSS_C[1] - GAUSS_C[0]) * h))
-            e2 = e1 @ ed
-            e3 = e2 @ ed
-            full = e2 @ e2
+            # E(c_j h) as products of exponentials of the gaps between stage
+            # times (equal gaps share one exponential).
+            tab = self._tableau
+            gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
+            expms: dict[float, np.ndarray] = {}
+            prods, current = [], None
+            for gap in gaps:
+                if gap == 0.0:
+                    prods.append(current)
+                    continue
+                e = expms.get(round(gap, 15))
+                if e is None:
+                    e = expms[round(gap, 15)] = expm_batch(self._aug * (gap * h))
+                current = e if current is None else current @ e
+                prods.append(current)
+            e1, e2, e3, full = prods
             stages = np.stack([e[:, self._rows, :] for e in (e1, e2, e3)])  # (3, n, r, na)
             hit = (
                 np.ascontiguousarray(np.moveaxis(full[:, : self._nl, :], 0, -1)),
@@ -177,13 +217,13 @@ class _Propagators:
         return hit
 
 
-def _collocate(y_a: np.ndarray, p: np.ndarray, q: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """One Gauss step of ``dy/dt = p(t) - q(t) y`` given p, q at the 3 stages.
+def _collocate(y_a: np.ndarray, p: np.ndarray, q: np.ndarray, h: float, tab: Tableau) -> tuple[np.ndarray, np.ndarray]:
+    """One collocation step of ``dy/dt = p(t) - q(t) y`` given p, q at the 3 stages.
 
     Solves ``(I + h A diag(q)) Y = y_a + h A p`` exactly by Cramer's rule,
     per system, and returns (stage values (3, n), end value (n,)).
     """
-    ha = h * GAUSS_A
+    ha = h * tab.a
     q0, q1, q2 = q[0], q[1], q[2]
     m00, m01, m02 = 1.0 + ha[0, 0] * q0, ha[0, 1] * q1, ha[0, 2] * q2
     m10, m11, m12 = ha[1, 0] * q0, 1.0 + ha[1, 1] * q1, ha[1, 2] * q2
@@ -202,29 +242,31 @@ def _collocate(y_a: np.ndarray, p: np.ndarray, q: np.ndarray, h: float) -> tuple
     stages[0] = (r0 * c0 - m01 * d12 + m02 * d21) * inv_det
     stages[1] = (m00 * d12 - r0 * c1 + m02 * d02) * inv_det
     stages[2] = (-m00 * d21 - m01 * d02 + r0 * c2) * inv_det
-    return stages, _end_value(y_a, p, q, stages, h)
+    return stages, _end_value(y_a, p, q, stages, h, tab)
 
 
-def _end_value(y_a, p, q, stages, h):
-    hb = h * GAUSS_B
+def _end_value(y_a, p, q, stages, h, tab):
+    if tab.c[-1] == 1.0 and np.array_equal(tab.b, tab.a[-1]):
+        return stages[-1]  # stiffly accurate: the last stage is the end point
+    hb = h * tab.b
     slope = p - q * stages
     return y_a + (hb[0] * slope[0] + hb[1] * slope[1] + hb[2] * slope[2])
 
 
-def _constant_q_inverse(q: np.ndarray, h: float) -> np.ndarray:
+def _constant_q_inverse(q: np.ndarray, h: float, tab: Tableau) -> np.ndarray:
     """Rows of (I + h q A)^-1 per system, shape (3, 3, n), for q constant over a step."""
-    m = np.eye(3)[None] + (h * q)[:, None, None] * GAUSS_A[None]
+    m = np.eye(3)[None] + (h * q)[:, None, None] * tab.a[None]
     return np.ascontiguousarray(np.moveaxis(np.linalg.inv(m), 0, -1))
 
 
-def _collocate_constant_q(y_a, p, q, h, inverse):
+def _collocate_constant_q(y_a, p, q, h, inverse, tab):
     """As :func:`_collocate` for q constant over the step, with (I + h q A)^-1 given."""
-    ha = h * GAUSS_A
+    ha = h * tab.a
     r = [y_a + (ha[i, 0] * p[0] + ha[i, 1] * p[1] + ha[i, 2] * p[2]) for i in range(3)]
     stages = np.empty((3,) + y_a.shape)
     for i in range(3):
         stages[i] = inverse[i, 0] * r[0] + inverse[i, 1] * r[1] + inverse[i, 2] * r[2]
-    return stages, _end_value(y_a, p, q, stages, h)
+    return stages, _end_value(y_a, p, q, stages, h, tab)
 
 
 def _reachable(system: SemiLinearSystem, jumps, inputs) -> tuple[list[int], list[int]]:
@@ -253,8 +295,12 @@ def integrate(
     record_index: np.ndarray,
     record_rows: tuple[int, ...],
     y0: np.ndarray,
+    method: Tableau = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the batch over ``nodes`` and record states at ``record_index``.
+
+    ``method`` is the collocation tableau of the slow part (default
+    :data:`RADAU3`).
 
     Parameters
     ----------
@@ -295,7 +341,8 @@ def integrate(
     else:
         position = {state: state for state in range(nl_full)}
     nl, m, _ = system.B.shape
-    props = _Propagators(system)
+    tab = RADAU3 if method is None else method
+    props = _Propagators(system, tab)
     z = np.zeros((nl + m, n))
     y = np.array(y0, dtype=float, copy=True)
     # The slow part sees the full state layout; dropped rows stay zero.
@@ -325,7 +372,7 @@ def integrate(
                 break
             h = steps[k]
             full, stage = props.get(h)
-            # x at the three Gauss points, only the rows the slow part reads
+            # x at the three stage times, only the rows the slow part reads
             x_stage[rows] = np.einsum("sran,an->rsn", stage, z)
             y_stages = np.empty((system.n_slow, 3, n))
             for i in range(system.n_slow):
@@ -334,10 +381,10 @@ def integrate(
                     key = (i, float(np.float64(h).round(12)))
                     inv = inverses.get(key)
                     if inv is None:
-                        inv = inverses[key] = _constant_q_inverse(q, h)
-                    y_stages[i], y[i] = _collocate_constant_q(y[i], p, q, h, inv)
+                        inv = inverses[key] = _constant_q_inverse(q, h, tab)
+                    y_stages[i], y[i] = _collocate_constant_q(y[i], p, q, h, inv, tab)
                 else:
-                    y_stages[i], y[i] = _collocate(y[i], p, q, h)
+                    y_stages[i], y[i] = _collocate(y[i], p, q, h, tab)
             z[:nl] = np.einsum("ian,an->in", full, z)
     if not (np.all(np.isfinite(x_rec)) and np.all(np.isfinite(y_rec))):
         bad = np.unique(np.nonzero(~np.isfinite(np.concatenate([x_rec, y_rec])))[2])
