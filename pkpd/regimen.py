@@ -86,11 +86,12 @@ class Dose:
         """
         if self.every_h is None:
             n = 1
-        elif self.count is not None:
-            n = int(self.count)
         else:
-            n = int(math.floor((duration_h - self.at_h) / self.every_h + 1e-9)) + 1
-        n = max(n, 0)
+            # only the doses that can land in the run (a huge count must not
+            # allocate a huge array)
+            n = max(int(math.floor((duration_h - self.at_h) / self.every_h + 1e-9)) + 2, 0)
+            if self.count is not None:
+                n = min(n, int(self.count))
         times = (
             self.at_h + self.every_h * np.arange(n, dtype=float)
             if n > 1

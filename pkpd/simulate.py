@@ -13,7 +13,7 @@ from .errors import ParameterError, RegimenError, ResourceError, SolverError
 from .parameters import Parameters, default_parameters
 from .population import Population
 from .regimen import DOSE_ROUTES, Regimen
-from .solver import NonFiniteError, SemiLinearSystem, integrate, node_of, time_grid
+from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
 
 READOUTS = model.READOUTS
 
@@ -128,7 +128,6 @@ def _check_times(times_h, duration_h: float) -> np.ndarray:
 class _Events:
     """Doses and infusions of one chunk of subjects, on the shared grid."""
 
-    times: np.ndarray  # (E,) every event time
     dose_subject: np.ndarray
     dose_state: np.ndarray
     dose_time: np.ndarray
@@ -157,9 +156,9 @@ def _events(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration
             if not np.any(sel):
                 continue
             state, f_name, lagged = model.DOSE_TARGETS[name]
-            times = t[sel][None, :] + (ind["t_lag"][subj][:, None] if lagged else 0.0)
-            amounts = amount[sel][None, :] * (ind[f_name][subj][:, None] if f_name else 1.0)
-            amounts = np.broadcast_to(amounts, times.shape)
+            shape = (subj.size, int(sel.sum()))
+            times = np.broadcast_to(t[sel][None, :] + (ind["t_lag"][subj][:, None] if lagged else 0.0), shape)
+            amounts = np.broadcast_to(amount[sel][None, :] * (ind[f_name][subj][:, None] if f_name else 1.0), shape)
             keep = times <= duration_h
             ds.append(np.broadcast_to(subj[:, None], times.shape)[keep])
             dst.append(np.full(int(keep.sum()), state))
@@ -178,13 +177,33 @@ def _events(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
     ev = _Events(
-        times=np.zeros(0),
         dose_subject=cat(ds, int), dose_state=cat(dst, int), dose_time=cat(dt), dose_amount=cat(da),
         inf_subject=cat(isub, int), inf_input=cat(iinp, int), inf_start=cat(ist), inf_stop=cat(isp),
         inf_rate=cat(irt),
     )
-    ev.times = np.unique(np.concatenate([ev.dose_time, ev.inf_start, ev.inf_stop[ev.inf_stop < duration_h]]))
     return ev
+
+
+def _event_times(regimens: Sequence[Regimen], t_lag: np.ndarray, duration_h: float) -> np.ndarray:
+    """Every time (h) at which some subject's doses land or infusions change.
+
+    ``t_lag`` holds one lag per regimen in ``regimens``, or, for a single
+    regimen, the distinct lags of the subjects receiving it.
+    """
+    lagged_routes = [DOSE_ROUTES.index(r) for r, (_, _, lagged) in model.DOSE_TARGETS.items() if lagged]
+    pairs: dict[tuple[int, float], Regimen] = {}
+    if len(regimens) == 1:
+        pairs = {(id(regimens[0]), float(lag)): regimens[0] for lag in t_lag}
+    else:
+        pairs = {(id(r), float(lag)): r for r, lag in zip(regimens, t_lag)}
+    times = [np.zeros(0)]
+    for (_, lag), reg in pairs.items():
+        t, route, _ = reg.dose_events(duration_h)
+        times.append(np.where(np.isin(route, lagged_routes), t + lag, t))
+        for inf in reg.infusions:
+            times.append(np.array([inf.start_h, inf.stop_h]))
+    all_times = np.unique(np.concatenate(times))
+    return all_times[all_times < duration_h + 1e-9]
 
 
 def _schedule(ev: _Events, nodes: np.ndarray, n: int):
@@ -200,7 +219,7 @@ def _schedule(ev: _Events, nodes: np.ndarray, n: int):
     inputs = {}
     if ev.inf_rate.size:
         changes = node_of(nodes, np.unique(np.concatenate([ev.inf_start, ev.inf_stop])))
-        for k in np.unique(changes):
+        for k in np.unique(changes[changes < nodes.size]):  # later changes reach no output
             t = nodes[k]
             on = (ev.inf_start <= t + 1e-9) & (ev.inf_stop > t + 1e-9)
             u = np.zeros((len(model.INPUTS), n))
@@ -318,6 +337,13 @@ def simulate(
             "use fewer subjects, a coarser output step or fewer outputs"
         )
     ind_all = model.individual_parameters(params, population)
+    # One grid for the whole population, so that results do not depend on
+    # how the subjects are chunked.
+    all_regs = [regimen] if regimens is None else regimens
+    lags = ind_all["t_lag"] if regimens is not None else np.unique(ind_all["t_lag"])
+    nodes, out_index = time_grid(
+        t_out, _event_times(all_regs, lags, duration_h), max_step_h, fastest_rate(model.linear_system(ind_all)[0])
+    )
     # Stored time-major (T, N), the solver's layout, and handed out as (N, T)
     # views: a transpose of the whole result would cost more than the solve.
     result = {name: np.empty((n_t, n)) for name in outputs}
@@ -326,7 +352,7 @@ def simulate(
         sl = slice(start, min(start + chunk_size, n))
         ind = {k: v[sl] for k, v in ind_all.items()}
         chunk_regs = [regimen] * (sl.stop - sl.start) if regimens is None else regimens[sl]
-        lin, slow, inputs_total = _solve_chunk(chunk_regs, ind, duration_h, t_out, max_step_h, amounts,
+        lin, slow, inputs_total = _solve_chunk(chunk_regs, ind, duration_h, t_out, nodes, out_index, amounts,
                                                population.subject_ids[sl])
         row = {state: j for j, state in enumerate(range(len(model.LINEAR_STATES)) if amounts else model.OBSERVED_STATES)}
         # Readouts in blocks of output times: small temporaries are recycled
@@ -352,13 +378,12 @@ def simulate(
     )
 
 
-def _solve_chunk(regimens, ind, duration_h, t_out, max_step_h, amounts, subject_ids):
+def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, amounts, subject_ids):
     """Integrate one chunk; returns linear states (nl, T, n), slow (2, T, n), inputs (T, n)."""
     n = len(regimens)
     ev = _events(regimens, ind, duration_h)
-    nodes, out_index = time_grid(t_out, ev.times, max_step_h)
-    jumps, inputs = _schedule(ev, nodes, n)
     A, B = model.linear_system(ind)
+    jumps, inputs = _schedule(ev, nodes, n)
     system = SemiLinearSystem(
         A=A, B=B, n_slow=len(model.SLOW_STATES),
         coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind),

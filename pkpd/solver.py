@@ -112,8 +112,26 @@ class SemiLinearSystem:
         return self.A.shape[-1]
 
 
-def time_grid(output_times: np.ndarray, event_times: np.ndarray, max_step: float):
+#: Refinement after each event: the first step is ``EVENT_FIRST_STEP`` over
+#: the fastest rate of the linear part, and steps then grow by
+#: ``EVENT_GROWTH`` until they reach the largest step allowed.  A jump starts
+#: a fast transient (in the linear part) that a uniform step would
+#: resolve poorly; this grades the mesh to it, whatever the time unit.
+EVENT_FIRST_STEP = 0.02
+EVENT_GROWTH = 2.0
+
+
+def fastest_rate(A: np.ndarray) -> float:
+    """Largest |A_ii| over states and systems: the fastest first-order rate."""
+    return float(np.max(np.abs(np.diagonal(A, axis1=0, axis2=1)), initial=0.0))
+
+
+def time_grid(output_times: np.ndarray, event_times: np.ndarray, max_step: float, fast_rate: float = 0.0):
     """Integration nodes: every output and event time, no step above ``max_step``.
+
+    After each event, nodes are graded geometrically from
+    ``EVENT_FIRST_STEP / fast_rate`` up to ``max_step`` (no grading when
+    ``fast_rate`` is 0).
 
     Returns
     -------
@@ -123,7 +141,14 @@ def time_grid(output_times: np.ndarray, event_times: np.ndarray, max_step: float
         Index of each output time in ``nodes``.
     """
     t_out = np.asarray(output_times, float)
-    marks = np.unique(np.concatenate([t_out, np.asarray(event_times, float)]))
+    events = np.asarray(event_times, float)
+    parts = [t_out, events]
+    first = EVENT_FIRST_STEP / fast_rate if fast_rate > 0 else max_step
+    if first < max_step and events.size:
+        offsets = first * EVENT_GROWTH ** np.arange(int(np.ceil(np.log(max_step / first) / np.log(EVENT_GROWTH))))
+        graded = (events[:, None] + offsets[offsets < max_step][None, :]).ravel()
+        parts.append(graded[graded < t_out[-1]])
+    marks = np.unique(np.concatenate(parts))
     if marks.size > 1:  # merge near-duplicates (an event 1e-15 h from an output)
         keep = np.concatenate([[True], np.diff(marks) > NODE_TOLERANCE_H])
         marks = marks[keep]
@@ -157,6 +182,8 @@ def expm_batch(m: np.ndarray) -> np.ndarray:
     result squared s times.  Vectorised over the stack (scipy's ``expm``
     loops over it in Python, which dominates a 10,000-subject run).
     """
+    if m.shape[-1] == 0:
+        return m.copy()
     norm = np.abs(m).sum(axis=1).max(axis=-1)  # 1-norm per matrix
     s = np.maximum(0, np.ceil(np.log2(np.maximum(norm, 1e-300) / _TAYLOR_NORM))).astype(int)
     x = m * (0.5 ** s)[:, None, None]

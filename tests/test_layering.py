@@ -13,7 +13,7 @@ LAYER = {
     "population": 2, "model": 3,
     "solver": 3,
     "simulate": 4,
-    "scenario": 5, "metrics": 5, "io": 5, "plotting": 5, "progress": 5, "run": 5,
+    "scenario": 5, "metrics": 5, "io": 5, "plotting": 5, "progress": 5, "run": 5, "teaching": 5,
     "cli": 6, "__main__": 7,
 }
 
