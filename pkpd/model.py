@@ -116,19 +116,23 @@ def baseline_inhibition(ind: dict[str, np.ndarray]) -> np.ndarray:
     return s0 / (1.0 + s0)
 
 
-def occupancy(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
-    """Receptor occupancy by baclofen, theta = c / (1 + c + g), from A_csf (mg).
+def drug_in_kd_units(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+    """c = C_csf * (1000 / 213.66) / Kd: biophase drug in units of Kd, from A_csf (mg).
 
-    ``c`` is the biophase concentration in units of Kd.  Tiny negative
-    amounts from round-off are clipped to zero first.
+    Tiny negative amounts from round-off are clipped to zero first.
     """
-    c = np.maximum(a_csf, 0.0) / ind["V_csf"] * UM_PER_MG_PER_L / ind["Kd"]
+    return np.maximum(a_csf, 0.0) * (UM_PER_MG_PER_L / (ind["V_csf"] * ind["Kd"]))
+
+
+def occupancy(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+    """Receptor occupancy by baclofen, theta = c / (1 + c + g), from A_csf (mg)."""
+    c = drug_in_kd_units(a_csf, ind)
     return c / (1.0 + c + ind["g"])
 
 
 def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
     """Fractional inhibition I = s / (1 + s), s = tau * R * (theta + theta_e)."""
-    c = np.maximum(a_csf, 0.0) / ind["V_csf"] * UM_PER_MG_PER_L / ind["Kd"]
+    c = drug_in_kd_units(a_csf, ind)
     bound = (c + ind["g"]) / (1.0 + c + ind["g"])  # theta + theta_e
     s = ind["tau"] * (1.0 - receptor_loss) * bound
     return s / (1.0 + s)
@@ -156,8 +160,8 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: dict[st
     if i == 0:
         loss_rate = ind["k_int"] * occupancy(linear[CSF], ind)
         return loss_rate, ind["k_rec"] + loss_rate
-    drive = ind["phi"] * (inhibition(linear[CSF], slow[0], ind) - baseline_inhibition(ind))
-    return ind["k_M"] * drive, ind["k_M"]
+    drive = inhibition(linear[CSF], slow[0], ind) - baseline_inhibition(ind)
+    return (ind["k_M"] * ind["phi"]) * drive, ind["k_M"]
 
 
 def readouts(a_c, a_csf, a_lum, receptor_loss, adaptation, ind) -> dict[str, np.ndarray]:

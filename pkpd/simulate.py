@@ -383,6 +383,8 @@ def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, amounts, su
     n = len(regimens)
     ev = _events(regimens, ind, duration_h)
     A, B = model.linear_system(ind)
+    if not amounts:  # the eliminated amount (last state) feeds nothing: leave it out
+        A, B = A[: model.ELIM, : model.ELIM], B[: model.ELIM]
     jumps, inputs = _schedule(ev, nodes, n)
     system = SemiLinearSystem(
         A=A, B=B, n_slow=len(model.SLOW_STATES),
