@@ -1,0 +1,137 @@
+"""The shared reference solutions (/work/shared/reference-solutions).
+
+Part 1 checks the independent reference solver of ``reference_model.py``
+against the shared CSVs: both are solutions of model-spec.md by different
+hands, so agreement to ~1e-9 says neither misread the spec.  Part 2 runs the
+same scenarios through ``pkpd.simulate`` (default tolerances) and holds them
+to the accuracy limits of the issue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference_model import REFERENCE_DIR, READOUTS, output_grid, reference_scenarios, reference_solution
+
+pytestmark = pytest.mark.skipif(
+    REFERENCE_DIR is None,
+    reason="shared reference solutions not found (set PKPD_REFERENCE_DIR or copy them to tests/data/reference-solutions)",
+)
+
+SCENARIOS = reference_scenarios()
+IDS = [s.name for s in SCENARIOS]
+
+# Self-check of the reference: the CSVs are printed with 12 significant
+# digits, so this is close to the best attainable.
+SELF_RTOL = 1e-7
+SELF_ATOL = 1e-9
+
+# Issue limits for pkpd against an independent solution.
+PLASMA_RTOL = 1e-5  # where plasma > 1e-3 * its peak
+PD_ATOL = 1e-6  # occupancy, receptor density, adaptation, excitability
+PD_READOUTS = ("occupancy", "receptor_density", "adaptation", "excitability")
+
+
+def test_three_scenarios_present():
+    assert sorted(IDS) == ["er-iv-overrides", "intrathecal-covariates", "label-titration-stop"]
+
+
+# --------------------------------------------------------------------- part 1
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+def test_output_grid_matches_csv(sc):
+    csv = sc.load_csv()
+    assert np.array_equal(csv["time_h"], output_grid(sc.duration_h, sc.output_step_h))
+
+
+def _assert_close(actual, expected, rtol, atol, what):
+    err = np.abs(actual - expected)
+    bad = err > atol + rtol * np.abs(expected)
+    if np.any(bad):
+        i = int(np.argmax(err - rtol * np.abs(expected)))
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} points out of tolerance; worst at index {i}: "
+            f"got {actual[i]!r}, expected {expected[i]!r}"
+        )
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+def test_reference_solver_reproduces_csv(sc):
+    """Default reference integrator (DOP853, rtol 1e-13) vs the shared CSV."""
+    csv = sc.load_csv()
+    ref = reference_solution(sc.regimen, sc.params, sc.duration_h, csv["time_h"])
+    for name in READOUTS:
+        _assert_close(ref[name], csv[name], SELF_RTOL, SELF_ATOL, f"{sc.name}/{name}")
+
+
+@pytest.mark.parametrize(
+    "sc", [s for s in SCENARIOS if s.duration_h <= 400], ids=lambda s: s.name
+)
+def test_reference_solver_radau_reproduces_csv(sc):
+    """The same with Radau (rtol 1e-11, analytic Jacobian), as the CSVs were made.
+
+    The long label-titration scenario is skipped here only for run time
+    (Radau at rtol 1e-11 takes ~12 s on it); DOP853 covers it above.
+    """
+    csv = sc.load_csv()
+    ref = reference_solution(sc.regimen, sc.params, sc.duration_h, csv["time_h"], method="Radau")
+    for name in READOUTS:
+        _assert_close(ref[name], csv[name], SELF_RTOL, SELF_ATOL, f"{sc.name}/{name} (Radau)")
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+def test_reference_mass_balance(sc):
+    """Amounts in the body plus the amount eliminated equal what went in."""
+    t = output_grid(sc.duration_h, sc.output_step_h)
+    ref = reference_solution(sc.regimen, sc.params, sc.duration_h, t)
+    in_body = sum(ref[s] for s in ("A_gut", "A_er", "A_c", "A_p", "A_csf", "A_lum"))
+    np.testing.assert_allclose(in_body + ref["A_elim"], ref["A_in"], rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------- part 2
+
+
+def _simulate(sc):
+    import pkpd
+
+    pop = pkpd.sample_population(1, weight_kg=sc.weight_kg, crcl_ml_min=sc.crcl_ml_min)
+    return pkpd.simulate(
+        sc.regimen,
+        duration_h=sc.duration_h,
+        parameters=pkpd.Parameters().replace(**sc.overrides),
+        population=pop,
+        output_step_h=sc.output_step_h,
+    )
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+def test_pkpd_matches_reference_csv(sc):
+    csv = sc.load_csv()
+    res = _simulate(sc)
+    assert np.array_equal(res.time_h, csv["time_h"])
+    assert res.plasma_mg_per_l.shape == (1, csv["time_h"].size)
+
+    plasma, expected = res.plasma_mg_per_l[0], csv["plasma_mg_per_l"]
+    mask = expected > 1e-3 * expected.max()
+    rel = np.abs(plasma[mask] - expected[mask]) / expected[mask]
+    assert rel.max() <= PLASMA_RTOL, f"plasma: max relative error {rel.max():.3g}"
+    # plasma below the threshold: still within the absolute scale of the threshold
+    assert np.max(np.abs(plasma - expected)) <= PLASMA_RTOL * expected.max()
+
+    for name in PD_READOUTS:
+        err = np.abs(res.readout(name)[0] - csv[name])
+        assert err.max() <= PD_ATOL, f"{name}: max abs error {err.max():.3g} at t={csv['time_h'][err.argmax()]} h"
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+def test_pkpd_other_readouts_match_csv(sc):
+    """Readouts the issue does not bound, held to the same kind of limit."""
+    csv = sc.load_csv()
+    res = _simulate(sc)
+    csf, expected = res.csf_mg_per_l[0], csv["csf_mg_per_l"]
+    mask = expected > 1e-3 * expected.max()
+    assert np.max(np.abs(csf[mask] - expected[mask]) / expected[mask]) <= PLASMA_RTOL
+    for name in ("inhibition", "effect"):
+        assert np.max(np.abs(res.readout(name)[0] - csv[name])) <= PD_ATOL, name
