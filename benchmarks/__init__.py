@@ -1,0 +1,1 @@
+"""Benchmarks of pkpd beside the engines users would pick instead (see README.md)."""

@@ -1,0 +1,31 @@
+"""Engines that solve the benchmark problems, all from the same per-subject parameters.
+
+Each engine module has ``NAME``, ``SUBSET`` (loop engines are timed on that
+many subjects and scaled linearly; ``None`` = always run in full),
+``SETTINGS`` (solver and tolerances, for the table), optionally
+``IN_QUICK = False`` (left out of ``--quick``), ``available() ->
+(bool, note)``, ``prepare(problem) -> context`` (untimed: compiling a
+model, tracing a function) and ``solve(problem, params, outputs, context)
+-> dict of (N, T) arrays``.  ``params`` is
+``pkpd.model.individual_parameters(problem.parameters, problem.population)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+ENGINE_MODULES = {
+    "pkpd": "benchmarks.engines.pkpd_engine",
+    "scipy_loop": "benchmarks.engines.scipy_loop",
+    "roadrunner_loop": "benchmarks.engines.roadrunner_loop",
+    "diffrax_vmap": "benchmarks.engines.diffrax_vmap",
+}
+#: The baseline every ratio is measured against.
+BASELINE = "scipy_loop"
+
+
+def get(name: str):
+    """The engine module called ``name``."""
+    if name not in ENGINE_MODULES:
+        raise KeyError(f"unknown engine {name!r} (expected one of {', '.join(ENGINE_MODULES)})")
+    return importlib.import_module(ENGINE_MODULES[name])
