@@ -16,6 +16,8 @@ Arrays carry subjects on the last axis inside the core.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
 from .parameters import Parameters
@@ -164,26 +166,45 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: dict[st
     return (ind["k_M"] * ind["phi"]) * drive, ind["k_M"]
 
 
-def readouts(a_c, a_csf, a_lum, receptor_loss, adaptation, ind) -> dict[str, np.ndarray]:
-    """Every readout of the spec from the states at output times.
+#: The states each readout is computed from.
+READOUT_STATES = {
+    "plasma_mg_per_l": ("A_c",),
+    "csf_mg_per_l": ("A_lum", "A_csf"),
+    "occupancy": ("A_csf",),
+    "receptor_density": ("receptor_loss",),
+    "adaptation": ("adaptation",),
+    "inhibition": ("A_csf", "receptor_loss"),
+    "effect": ("A_csf", "receptor_loss", "adaptation"),
+    "excitability": ("A_csf", "receptor_loss", "adaptation"),
+}
 
-    Amounts in mg (A_c, A_csf, A_lum), slow states dimensionless; any array
-    shape, with parameters broadcasting against it.  Returns arrays of the
-    same shape.
+
+def readout(name: str, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One readout of the spec from the states at output times.
+
+    ``states`` maps state names (amounts A_c, A_csf, A_lum in mg;
+    ``receptor_loss`` = 1 - R and ``adaptation`` = M, dimensionless) to
+    arrays of any one shape; parameters broadcast against it.
     """
-    theta = occupancy(a_csf, ind)
-    inh = inhibition(a_csf, receptor_loss, ind)
+    if name == "plasma_mg_per_l":
+        return states["A_c"] / ind["V_c"]
+    if name == "csf_mg_per_l":
+        return states["A_lum"] / ind["V_lum"] + states["A_csf"] / ind["V_csf"]
+    if name == "occupancy":
+        return occupancy(states["A_csf"], ind)
+    if name == "receptor_density":
+        return 1.0 - states["receptor_loss"]
+    if name == "adaptation":
+        return np.array(states["adaptation"], copy=True)
+    inh = inhibition(states["A_csf"], states["receptor_loss"], ind)
+    if name == "inhibition":
+        return inh
     i0 = baseline_inhibition(ind)
-    return {
-        "plasma_mg_per_l": a_c / ind["V_c"],
-        "csf_mg_per_l": a_lum / ind["V_lum"] + a_csf / ind["V_csf"],
-        "occupancy": theta,
-        "receptor_density": 1.0 - receptor_loss,
-        "adaptation": adaptation,
-        "inhibition": inh,
-        "effect": (inh - i0) - adaptation,
-        "excitability": (1.0 - inh + adaptation) / (1.0 - i0),
-    }
+    if name == "effect":
+        return (inh - i0) - states["adaptation"]
+    if name == "excitability":
+        return (1.0 - inh + states["adaptation"]) / (1.0 - i0)
+    raise KeyError(name)
 
 
 #: Readout names, units and meanings, in output-file order.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -30,7 +32,6 @@ MAX_THREADS = 2
 #: and exact PK this keeps the receptor readouts within about 1e-7 of the
 #: exact solution for oral dosing (tests/test_accuracy.py).
 DEFAULT_MAX_STEP_H = 0.5
-_TIME_BLOCK = 32
 
 
 def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
@@ -44,6 +45,47 @@ def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
     return np.concatenate([t[t < duration_h - 1e-9], [duration_h]])
 
 
+class Readouts(Mapping):
+    """Readouts computed from the recorded states when first asked for.
+
+    Behaves as a read-only ``{name: ndarray (N, T)}`` mapping; each readout is
+    computed once and cached.  :meth:`at` gives a readout at some output
+    times only, without computing it everywhere (what a summary over a fine
+    grid and a CSV over a coarse one need).
+    """
+
+    def __init__(self, names, states: Mapping[str, np.ndarray], parameters: Mapping[str, np.ndarray]):
+        self._names = tuple(names)
+        self._states = states  # name -> (N, T)
+        self._columns = {k: np.asarray(v)[:, None] for k, v in parameters.items()}  # (N, 1)
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        with self._lock:
+            value = self._cache.get(name)
+            if value is None:
+                value = self._cache[name] = model.readout(name, self._states, self._columns)
+        return value
+
+    def at(self, name: str, time_index) -> np.ndarray:
+        """Readout ``name`` at the output times ``time_index`` only, shape (N, len)."""
+        if name not in self._names:
+            raise KeyError(name)
+        if name in self._cache:
+            return self._cache[name][:, time_index]
+        states = {k: self._states[k][:, time_index] for k in model.READOUT_STATES[name]}
+        return model.readout(name, states, self._columns)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """What :func:`simulate` returns.
@@ -52,9 +94,9 @@ class SimulationResult:
     ----------
     time_h : ndarray (T,)
         Output times, h.
-    readouts : dict of str to ndarray (N, T)
+    readouts : mapping of str to ndarray (N, T)
         The readouts asked for (see :data:`READOUTS` and
-        :data:`pkpd.model.READOUT_INFO` for units).
+        :data:`pkpd.model.READOUT_INFO` for units), computed on first access.
     parameters : dict of str to ndarray (N,)
         Individual parameter values used (after covariates and variability),
         every model-spec name plus ``CL`` (L/h).
@@ -84,9 +126,13 @@ class SimulationResult:
     def n_subjects(self) -> int:
         return int(self.subject_ids.shape[0])
 
-    def readout(self, name: str) -> np.ndarray:
-        """One readout, shape (N, T)."""
-        return getattr(self, name)
+    def readout(self, name: str, time_index=None) -> np.ndarray:
+        """One readout, shape (N, T), or (N, len(time_index)) at some output times."""
+        if time_index is None:
+            return getattr(self, name)
+        if isinstance(self.readouts, Readouts):
+            return self.readouts.at(name, time_index)
+        return np.asarray(self.readouts[name])[:, time_index]
 
     def to_table(self, arm: str | None = None) -> dict[str, np.ndarray]:
         """Long format: one row per subject and time, as a dict of 1-D columns.
@@ -100,8 +146,8 @@ class SimulationResult:
             table["arm"] = np.full(n * t, arm, dtype=object)
         table["subject"] = np.repeat(self.subject_ids + 1, t)
         table["time_h"] = np.tile(self.time_h, n)
-        for name, values in self.readouts.items():
-            table[name] = values.reshape(-1)
+        for name in self.readouts:
+            table[name] = np.asarray(self.readouts[name]).reshape(-1)
         return table
 
     def to_dataframe(self, arm: str | None = None):
@@ -340,7 +386,8 @@ def simulate(
 
     n, n_t = population.n, t_out.size
     n_amounts = len(model.LINEAR_STATES) + 1 if amounts else 0
-    need = 8.0 * n * n_t * (len(outputs) + n_amounts)
+    n_states = len(model.OBSERVED_STATES) + len(model.SLOW_STATES)
+    need = 8.0 * n * n_t * (n_states + len(outputs) + n_amounts)  # states, then readouts when read
     if need > 0.8 * _available_memory_bytes():
         raise ResourceError(
             f"this run needs about {need / 2**30:.1f} GiB for its outputs ({n} subjects x {n_t} times x "
@@ -355,29 +402,20 @@ def simulate(
     nodes, out_index = time_grid(
         t_out, _event_times(all_regs, lags, duration_h), max_step_h, fastest_rate(model.linear_system(ind_all)[0])
     )
-    # Stored time-major (T, N), the solver's layout, and handed out as (N, T)
-    # views: a transpose of the whole result would cost more than the solve.
-    result = {name: np.empty((n_t, n)) for name in outputs}
-    amount_out = {name: np.empty((n_t, n)) for name in (*model.LINEAR_STATES, "A_input")} if amounts else None
-    row = {state: j for j, state in enumerate(range(len(model.LINEAR_STATES)) if amounts else model.OBSERVED_STATES)}
-
+    # States at the output times, stored time-major (rows, T, N) as the solver
+    # records them (it writes straight into its chunk's columns) and handed
+    # out as (N, T) views; readouts are computed from them on demand.
+    record_rows = tuple(range(len(model.LINEAR_STATES))) if amounts else model.OBSERVED_STATES
+    lin_store = np.empty((len(record_rows), n_t, n))
+    slow_store = np.empty((len(model.SLOW_STATES), n_t, n))
+    input_store = np.empty((n_t, n)) if amounts else None
     def run_chunk(sl: slice) -> int:
         ind = {k: v[sl] for k, v in ind_all.items()}
         chunk_regs = [regimen] * (sl.stop - sl.start) if regimens is None else regimens[sl]
-        lin, slow, inputs_total = _solve_chunk(chunk_regs, ind, duration_h, t_out, nodes, out_index, amounts,
-                                               population.subject_ids[sl])
-        # Readouts in blocks of output times: small temporaries are recycled
-        # by the allocator instead of being mapped (and page-faulted) afresh.
-        for tb in range(0, n_t, _TIME_BLOCK):
-            b = slice(tb, tb + _TIME_BLOCK)
-            values = model.readouts(lin[row[model.C], b], lin[row[model.CSF], b], lin[row[model.LUM], b],
-                                    slow[0, b], slow[1, b], ind)
-            for name in outputs:
-                result[name][b, sl] = values[name]
+        total_in = _solve_chunk(chunk_regs, ind, duration_h, t_out, nodes, out_index, record_rows,
+                                population.subject_ids[sl], lin_store[:, :, sl], slow_store[:, :, sl])
         if amounts:
-            for j, name in enumerate(model.LINEAR_STATES):
-                amount_out[name][:, sl] = lin[j]
-            amount_out["A_input"][:, sl] = inputs_total
+            input_store[:, sl] = total_in
         return sl.stop - sl.start
 
     # Chunks are independent (one grid for all), so they can run on several
@@ -397,20 +435,32 @@ def simulate(
                 done += count
                 if progress is not None:
                     progress(done, n)
+    row = {state: j for j, state in enumerate(record_rows)}
+    states = {
+        "A_c": lin_store[row[model.C]].T,
+        "A_csf": lin_store[row[model.CSF]].T,
+        "A_lum": lin_store[row[model.LUM]].T,
+        "receptor_loss": slow_store[0].T,
+        "adaptation": slow_store[1].T,
+    }
+    amount_out = None
+    if amounts:
+        amount_out = {name: lin_store[j].T for j, name in enumerate(model.LINEAR_STATES)}
+        amount_out["A_input"] = input_store.T
     return SimulationResult(
-        t_out,
-        {k: v.T for k, v in result.items()},
-        ind_all,
-        population.subject_ids.copy(),
-        {k: v.T for k, v in amount_out.items()} if amounts else None,
+        t_out, Readouts(outputs, states, ind_all), ind_all, population.subject_ids.copy(), amount_out
     )
 
 
-def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, amounts, subject_ids):
-    """Integrate one chunk; returns linear states (nl, T, n), slow (2, T, n), inputs (T, n)."""
+def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, record_rows, subject_ids, x_out, y_out):
+    """Integrate one chunk, recording into ``x_out`` (rows, T, n) and ``y_out`` (2, T, n).
+
+    Returns the cumulative input (T, n) when all amounts are recorded, else None.
+    """
     n = len(regimens)
     ev = _events(regimens, ind, duration_h)
     A, B = model.linear_system(ind)
+    amounts = len(record_rows) == len(model.LINEAR_STATES)
     if not amounts:  # the eliminated amount (last state) feeds nothing: leave it out
         A, B = A[: model.ELIM, : model.ELIM], B[: model.ELIM]
     jumps, inputs = _schedule(ev, nodes, n)
@@ -419,11 +469,9 @@ def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, amounts, su
         coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind),
         coupled_rows=(model.CSF,),
     )
-    # all amounts for mass balance; otherwise only what the readouts need
-    record_rows = tuple(range(len(model.LINEAR_STATES))) if amounts else model.OBSERVED_STATES
     try:
-        lin, slow = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=out_index,
-                              record_rows=record_rows, y0=np.zeros((len(model.SLOW_STATES), n)))
+        integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=out_index, record_rows=record_rows,
+                  y0=np.zeros((len(model.SLOW_STATES), n)), x_out=x_out, y_out=y_out)
     except NonFiniteError as exc:
         i = int(exc.systems[0])
         values = ", ".join(f"{k}={v[i]:.6g}" for k, v in ind.items())
@@ -431,10 +479,7 @@ def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, amounts, su
             f"subject {int(subject_ids[i]) + 1}: the solution became non-finite on [0, {duration_h:g}] h "
             f"with {values}"
         ) from None
-    total_in = None
-    if amounts:
-        total_in = _cumulative_input(ev, t_out, n)
-    return lin, slow, total_in
+    return _cumulative_input(ev, t_out, n) if amounts else None
 
 
 def _cumulative_input(ev: _Events, t_out: np.ndarray, n: int) -> np.ndarray:

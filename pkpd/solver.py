@@ -112,13 +112,12 @@ class SemiLinearSystem:
         return self.A.shape[-1]
 
 
-#: Refinement after each event: the first step is ``EVENT_FIRST_STEP`` over
-#: the fastest rate of the linear part, and steps then grow by
-#: ``EVENT_GROWTH`` until they reach the largest step allowed.  A jump starts
+#: Refinement after each event: the first step is at most ``EVENT_FIRST_STEP``
+#: over the fastest rate of the linear part (a power-of-two fraction of the
+#: largest step), and steps then double until they reach the largest step.  A jump starts
 #: a fast transient (in the linear part) that a uniform step would
 #: resolve poorly; this grades the mesh to it, whatever the time unit.
 EVENT_FIRST_STEP = 0.02
-EVENT_GROWTH = 2.0
 
 
 def fastest_rate(A: np.ndarray) -> float:
@@ -143,10 +142,11 @@ def time_grid(output_times: np.ndarray, event_times: np.ndarray, max_step: float
     t_out = np.asarray(output_times, float)
     events = np.asarray(event_times, float)
     parts = [t_out, events]
-    first = EVENT_FIRST_STEP / fast_rate if fast_rate > 0 else max_step
-    if first < max_step and events.size:
-        offsets = first * EVENT_GROWTH ** np.arange(int(np.ceil(np.log(max_step / first) / np.log(EVENT_GROWTH))))
-        graded = (events[:, None] + offsets[offsets < max_step][None, :]).ravel()
+    if fast_rate > 0 and EVENT_FIRST_STEP / fast_rate < max_step and events.size:
+        # steps max_step / 2**m, then doubling: offsets max_step * 2**-k
+        m = int(np.ceil(np.log2(max_step * fast_rate / EVENT_FIRST_STEP)))
+        offsets = max_step * 2.0 ** -np.arange(m, 0, -1)
+        graded = (events[:, None] + offsets[None, :]).ravel()
         parts.append(graded[graded < t_out[-1]])
     marks = np.unique(np.concatenate(parts))
     if marks.size > 1:  # merge near-duplicates (an event 1e-15 h from an output)
@@ -200,6 +200,10 @@ def expm_batch(m: np.ndarray) -> np.ndarray:
     return p
 
 
+#: Most successive squarings before a propagator is recomputed by expm.
+_MAX_SQUARINGS = 3
+
+
 class _Propagators:
     """Exact propagators of the augmented linear system, one set per step length."""
 
@@ -213,28 +217,37 @@ class _Propagators:
         self._nl = nl
         self._rows = list(system.coupled_rows)
         self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._raw: dict[float, tuple[np.ndarray, ...]] = {}
+        self._depth: dict[float, int] = {}  # squarings since the last exponential
+
+    @staticmethod
+    def _key(h: float) -> float:
+        return float(np.float64(h).round(12))
+
+    def prepare(self, steps: np.ndarray) -> None:
+        """Compute the propagators of every step length, shortest first.
+
+        A step twice as long as one already known is obtained by squaring
+        (``E(2 c h) = E(c h)^2``, one matrix product instead of an
+        exponential): the graded steps after events are powers of two apart.
+        """
+        for h in np.unique(np.round(steps, 12)):
+            self.get(float(h))
 
     def get(self, h: float) -> tuple[np.ndarray, np.ndarray]:
         """(full-step rows (nl, na, n), stage rows (3, r, na, n)) for step ``h``."""
-        key = float(np.float64(h).round(12))
+        key = self._key(h)
         hit = self._cache.get(key)
         if hit is None:
-            # E(c_j h) as products of exponentials of the gaps between stage
-            # times (equal gaps share one exponential).
-            tab = self._tableau
-            gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
-            expms: dict[float, np.ndarray] = {}
-            prods, current = [], None
-            for gap in gaps:
-                if gap == 0.0:
-                    prods.append(current)
-                    continue
-                e = expms.get(round(gap, 15))
-                if e is None:
-                    e = expms[round(gap, 15)] = expm_batch(self._aug * (gap * h))
-                current = e if current is None else current @ e
-                prods.append(current)
-            e1, e2, e3, full = prods
+            half = self._raw.get(self._key(h / 2.0))
+            depth = self._depth.get(self._key(h / 2.0), _MAX_SQUARINGS) + 1
+            if half is not None and depth <= _MAX_SQUARINGS:
+                mats = tuple(e @ e for e in half)
+            else:  # squaring doubles the round-off: start afresh now and then
+                mats, depth = self._exponentials(h), 0
+            self._raw[key] = mats
+            self._depth[key] = depth
+            e1, e2, e3, full = mats
             stages = np.stack([e[:, self._rows, :] for e in (e1, e2, e3)])  # (3, n, r, na)
             hit = (
                 np.ascontiguousarray(np.moveaxis(full[:, : self._nl, :], 0, -1)),
@@ -242,6 +255,26 @@ class _Propagators:
             )
             self._cache[key] = hit
         return hit
+
+    def _exponentials(self, h: float) -> tuple[np.ndarray, ...]:
+        """E(c_1 h), E(c_2 h), E(c_3 h), E(h), each (n, na, na).
+
+        Products of exponentials of the gaps between stage times (equal gaps
+        share one exponential).
+        """
+        gaps = np.diff(np.concatenate([[0.0], self._tableau.c, [1.0]]))
+        expms: dict[float, np.ndarray] = {}
+        prods, current = [], None
+        for gap in gaps:
+            if gap == 0.0:
+                prods.append(current)
+                continue
+            e = expms.get(round(gap, 15))
+            if e is None:
+                e = expms[round(gap, 15)] = expm_batch(self._aug * (gap * h))
+            current = e if current is None else current @ e
+            prods.append(current)
+        return tuple(prods)
 
 
 def _collocate(y_a: np.ndarray, p: np.ndarray, q: np.ndarray, h: float, tab: Tableau) -> tuple[np.ndarray, np.ndarray]:
@@ -323,6 +356,8 @@ def integrate(
     record_rows: tuple[int, ...],
     y0: np.ndarray,
     method: Tableau = None,
+    x_out: np.ndarray | None = None,
+    y_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the batch over ``nodes`` and record states at ``record_index``.
 
@@ -344,6 +379,9 @@ def integrate(
         Rows of x to record.
     y0 : ndarray (n_slow, n)
         Slow states at ``nodes[0]``.
+    x_out, y_out : ndarray, optional
+        Where to record (shapes as returned; views into a larger array are
+        fine), to spare a copy.
 
     Returns
     -------
@@ -370,16 +408,18 @@ def integrate(
     nl, m, _ = system.B.shape
     tab = RADAU3 if method is None else method
     props = _Propagators(system, tab)
+    props.prepare(np.diff(nodes))
     z = np.zeros((nl + m, n))
     y = np.array(y0, dtype=float, copy=True)
     # The slow part sees the full state layout; dropped rows stay zero.
     x_stage = np.zeros((nl_full, 3, n))
     rows = [keep[r] for r in system.coupled_rows]
     n_rec = len(record_index)
-    x_rec = np.zeros((len(record_rows), n_rec, n))
-    y_rec = np.empty((system.n_slow, n_rec, n))
+    x_rec = np.empty((len(record_rows), n_rec, n)) if x_out is None else x_out
+    y_rec = np.empty((system.n_slow, n_rec, n)) if y_out is None else y_out
     live = [j for j, r in enumerate(record_rows) if r in position]
     rec_rows = [position[record_rows[j]] for j in live]
+    x_rec[[j for j in range(len(record_rows)) if j not in live]] = 0.0  # rows that never leave zero
     steps = np.diff(nodes)
     inverses: dict = {}
     rec_pos = 0

@@ -1,0 +1,696 @@
+"""Run a scenario: every arm, every subject, in chunks; metrics and files.
+
+:func:`run` simulates a validated :class:`~pkpd.scenario.Scenario` arm by
+arm.  The same subjects (one seeded population) go through every arm, with
+the arm's fixed covariates, if any, replacing their own.  Subjects are
+simulated in chunks so memory stays bounded whatever their number: each
+chunk's time course is handed on at once (to be written) and only the
+per-subject metrics and a sample for the figure are kept.
+
+Each chunk is evaluated on one time grid that joins three sets of times:
+
+* the scenario's output grid (what ``timecourse.csv`` holds);
+* a *summary grid* that depends only on the run's length (every 0.5 h for
+  runs of ten days or more, finer for short runs), from which the metrics
+  and the figure are computed, so they do not depend on ``output_step_h``;
+* a fine uniform grid (0.05 h or finer) over the last dosing interval, for
+  Cmax, Tmax, Cmin and the AUC by Simpson's rule.
+
+:func:`run_to_folder` adds the files of ``scenario-format.md``: it checks
+memory and disk space first, writes each file under a temporary name in the
+output folder and renames the three together at the end, so a folder never
+holds a partial file or a mix of two runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import io as pio
+from . import metrics
+from .errors import PkpdError, ResourceError
+from .population import sample_population
+from .scenario import Arm, Scenario
+from .simulate import READOUTS, output_times, simulate
+
+#: Readouts kept for the figure.
+PLOT_READOUTS = (
+    "plasma_mg_per_l",
+    "csf_mg_per_l",
+    "occupancy",
+    "receptor_density",
+    "adaptation",
+    "excitability",
+)
+#: Subjects per arm kept for the figure's median and 90 % band (the first
+#: ones: subject i depends only on the seed and i, so they are a random
+#: sample of the population).
+PLOT_SUBJECTS = 500
+#: Step of the summary grid, h, for runs long enough (see :func:`summary_step_h`).
+SUMMARY_STEP_H = 0.5
+#: Points the summary grid has at least (short runs get a finer step).
+SUMMARY_MIN_POINTS = 480
+#: Points the summary grid has at most (very long runs get a coarser step).
+SUMMARY_MAX_POINTS = 200_000
+#: Step of the fine grid over the last dosing interval, h (at most).
+INTERVAL_STEP_H = 0.05
+#: Working memory per subject and evaluation time, bytes: eight readouts,
+#: the recorded states, the solver's temporaries and the metrics' copies
+#: (measured: about 110 bytes; the rest is margin).
+BYTES_PER_SUBJECT_TIME = 160
+#: Largest chunk of subjects simulated at once (bigger chunks amortise the
+#: solver's per-step overhead; beyond a few thousand nothing is gained).
+MAX_CHUNK = 4096
+#: Working memory a chunk may use, bytes (also capped by available memory).
+CHUNK_BUDGET_BYTES = 640 * 2**20
+#: Threads simulate() may use.  One: the time course is formatted and
+#: written on a second thread meanwhile, and on two cores that overlap beats
+#: splitting the solve (measured, 10,000 subjects: 5.0 s against 7.2 s).
+SIMULATE_THREADS = 1
+#: Expected bytes per number in timecourse.csv (for the disk-space check).
+CSV_BYTES_PER_NUMBER = 14
+
+
+# ---------------------------------------------------------------------------
+# Evaluation grid
+
+
+def summary_step_h(duration_h: float) -> float:
+    """Step of the summary grid, h: 0.5 h, finer so a short run gets >= 480 points.
+
+    The steps are 0.5, 0.25, 0.1, 0.05, 0.025, 0.01 h, so that they usually
+    coincide with the output grid and add no integration nodes.  Runs longer
+    than 100,000 h (11 years) get 1, 2, 4, ... h so the grid stays below
+    200,000 points.
+    """
+    for step in (0.5, 0.25, 0.1, 0.05, 0.025, 0.01):
+        if duration_h / step >= SUMMARY_MIN_POINTS:
+            break
+    while duration_h / step > SUMMARY_MAX_POINTS:
+        step *= 2.0
+    return step
+
+
+@dataclass(frozen=True)
+class EvaluationGrid:
+    """The times at which one arm is evaluated, and which serve what.
+
+    Attributes
+    ----------
+    time_h : ndarray (T,)
+        Every evaluation time, sorted, h.
+    output_time_h : ndarray (To,)
+        The scenario's output grid, exactly as written to the CSV, h.
+    output_index : ndarray (To,)
+        Where each output time sits in ``time_h``.
+    summary_index : ndarray (Ts,)
+        Where the summary grid sits in ``time_h``.
+    interval : (float, float) or None
+        The last dosing interval, h.
+    interval_time_h, interval_index : ndarray (Ti,) or None
+        A uniform grid over ``interval`` (even number of steps) and where it
+        sits in ``time_h``.
+    """
+
+    time_h: np.ndarray
+    output_time_h: np.ndarray
+    output_index: np.ndarray
+    summary_index: np.ndarray
+    interval: tuple[float, float] | None = None
+    interval_time_h: np.ndarray | None = None
+    interval_index: np.ndarray | None = None
+
+    @property
+    def summary_time_h(self) -> np.ndarray:
+        return self.time_h[self.summary_index]
+
+
+def _merge(first: np.ndarray, *others: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Sorted union; a time within ``tol`` of one already kept is dropped.
+
+    Earlier arrays win, so the output grid keeps its exact values.
+    """
+    kept = np.unique(first)
+    for extra in others:
+        extra = np.unique(extra)
+        if kept.size and extra.size:
+            i = np.searchsorted(kept, extra)
+            below = kept[np.clip(i - 1, 0, kept.size - 1)]
+            above = kept[np.clip(i, 0, kept.size - 1)]
+            extra = extra[(np.abs(extra - below) > tol) & (np.abs(above - extra) > tol)]
+        if extra.size > 1:
+            extra = extra[np.concatenate([[True], np.diff(extra) > tol])]
+        kept = np.sort(np.concatenate([kept, extra]))
+    return kept
+
+
+def _locate(grid: np.ndarray, times: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Index in ``grid`` of the element within ``tol`` of each time."""
+    return np.searchsorted(grid, np.asarray(times) - tol, side="left")
+
+
+def evaluation_grid(
+    duration_h: float, output_step_h: float, interval: tuple[float, float] | None = None
+) -> EvaluationGrid:
+    """Join the output grid, the summary grid and the fine interval grid."""
+    out = output_times(duration_h, output_step_h)
+    summary = output_times(duration_h, summary_step_h(duration_h))
+    fine = None
+    if interval is not None:
+        a, b = interval
+        n = max(160, int(math.ceil((b - a) / INTERVAL_STEP_H)))
+        n = min(n + (n % 2), 4000)
+        fine = a + (b - a) * (np.arange(n + 1) / n)
+        fine[-1] = b
+    times = _merge(out, summary, *([] if fine is None else [fine]))
+    return EvaluationGrid(
+        time_h=times,
+        output_time_h=out,
+        output_index=_locate(times, out),
+        summary_index=_locate(times, summary),
+        interval=interval,
+        interval_time_h=fine,
+        interval_index=None if fine is None else _locate(times, fine),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """What one arm produced (besides its rows in ``timecourse.csv``).
+
+    Attributes
+    ----------
+    name : str
+        The arm's name.
+    n_subjects : int
+        Subjects simulated.
+    metrics : dict of str to ndarray (N,)
+        Per-subject metrics (:data:`pkpd.metrics.METRICS`, their units).
+    last_dose_h : float or None
+        The last dose or infusion stop before the end of the run, h.
+    interval : (float, float) or None
+        The last dosing interval, h.
+    plot : dict of str to ndarray (K, Ts) or None
+        :data:`PLOT_READOUTS` of the first K subjects on the summary grid
+        (float32), when asked for.
+    """
+
+    name: str
+    n_subjects: int
+    metrics: Mapping[str, np.ndarray]
+    last_dose_h: float | None
+    interval: tuple[float, float] | None
+    plot: Mapping[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run` returns.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The scenario run.
+    arms : tuple of ArmOutcome
+        One per arm, in file order.
+    summary_time_h : ndarray (Ts,)
+        The summary grid, h (the time axis of ``ArmOutcome.plot``).
+    rows : int
+        Rows of ``timecourse.csv`` produced.
+    warnings : tuple of str
+        Problems that did not stop the run (e.g. a metric left empty).
+    """
+
+    scenario: Scenario
+    arms: tuple[ArmOutcome, ...]
+    summary_time_h: np.ndarray
+    rows: int
+    warnings: tuple[str, ...] = ()
+
+    def table(self) -> str:
+        """The summary as a short text table: one row per metric, the median per arm."""
+        names = [a.name for a in self.arms]
+        width = [max(len(n), 9) for n in names]
+        label_w = max(len(m.label) for m in metrics.METRICS)
+        unit_w = max(len(m.unit) for m in metrics.METRICS)
+        lines = ["  ".join([" " * label_w, " " * unit_w] + [n.rjust(w) for n, w in zip(names, width)])]
+        for info in metrics.METRICS:
+            cells = []
+            for arm, w in zip(self.arms, width):
+                med = metrics.percentiles(arm.metrics[info.name])[0]
+                cells.append(("-" if not math.isfinite(med) else f"{med:.4g}").rjust(w))
+            lines.append("  ".join([info.label.ljust(label_w), info.unit.ljust(unit_w)] + cells))
+        return "\n".join(line.rstrip() for line in lines)
+
+    def summary_rows(self) -> list[tuple[str, str, str, float, float, float]]:
+        """Rows of ``summary.csv``: (arm, metric, unit, median, p05, p95)."""
+        rows = []
+        for arm in self.arms:
+            for info in metrics.METRICS:
+                rows.append((arm.name, info.name, info.unit, *metrics.percentiles(arm.metrics[info.name])))
+        return rows
+
+
+# ---------------------------------------------------------------------------
+# Memory
+
+
+def _available_memory_bytes() -> float:
+    """Memory the run may use, bytes (MemAvailable on Linux; else a guess)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4.0 * 2**30
+
+
+def _gib(n_bytes: float) -> str:
+    """A size for a message: GiB, MiB or KiB."""
+    if n_bytes >= 2**30 / 10:
+        return f"{n_bytes / 2**30:.1f} GiB"
+    if n_bytes >= 2**20:
+        return f"{n_bytes / 2**20:.0f} MiB"
+    return f"{n_bytes / 2**10:.0f} KiB"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run will be carried out, decided before it starts.
+
+    Attributes
+    ----------
+    grids : tuple of EvaluationGrid
+        One per arm.
+    chunk : int
+        Subjects simulated at once.
+    memory_bytes : float
+        Estimated peak memory of the run, bytes.
+    rows : int
+        Rows of ``timecourse.csv``.
+    csv_bytes : float
+        Estimated size of ``timecourse.csv``, bytes.
+    """
+
+    grids: tuple[EvaluationGrid, ...]
+    chunk: int
+    memory_bytes: float
+    rows: int
+    csv_bytes: float
+
+
+def _interval(arm: Arm, duration_h: float) -> tuple[float, float] | None:
+    times, _, _ = arm.regimen.dose_events(duration_h)
+    return metrics.last_dosing_interval(times, duration_h)
+
+
+def _last_dose(arm: Arm, duration_h: float) -> float | None:
+    last = arm.regimen.last_dose_h
+    return None if last is None or last >= duration_h - 1e-9 else float(last)
+
+
+def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None = None) -> Plan:
+    """Grids, chunk size and resource estimates for a run.
+
+    Raises
+    ------
+    ResourceError
+        When the run cannot fit in memory even one subject at a time, or
+        its per-subject results do not fit; the message gives the estimate.
+    """
+    n = scenario.subjects.n
+    available = _available_memory_bytes() if available_bytes is None else float(available_bytes)
+    # refuse an absurd output grid before building it
+    n_out_guess = scenario.duration_h / scenario.output_step_h + 2
+    if n_out_guess * BYTES_PER_SUBJECT_TIME > 0.5 * available or n_out_guess > 1e9:
+        raise ResourceError(
+            f"{scenario.source}: output_step_h {scenario.output_step_h:g} over duration_h {scenario.duration_h:g} "
+            f"gives about {n_out_guess:.3g} output times, about {_gib(n_out_guess * BYTES_PER_SUBJECT_TIME)} "
+            f"of memory for one subject, more than the {_gib(0.5 * available)} a subject may use; "
+            "use a coarser output_step_h"
+        )
+    grids = tuple(
+        evaluation_grid(scenario.duration_h, scenario.output_step_h, _interval(arm, scenario.duration_h))
+        for arm in scenario.arms
+    )
+    n_times = max(g.time_h.size for g in grids)
+    n_summary = grids[0].summary_index.size
+    n_out = max(g.output_time_h.size for g in grids)
+    # the chunk being simulated, plus the time courses of two chunks waiting to be written
+    per_subject = n_times * BYTES_PER_SUBJECT_TIME + 2 * n_out * len(pio.TIMECOURSE_READOUTS) * 8
+    # kept for the whole run: metrics, population, figure sample
+    kept = n * len(scenario.arms) * len(metrics.METRICS) * 8.0 + n * 16 * 8.0
+    if plot:
+        kept += len(scenario.arms) * min(n, PLOT_SUBJECTS) * n_summary * len(PLOT_READOUTS) * 4.0
+    room = min(CHUNK_BUDGET_BYTES, 0.5 * max(available - kept, 0.0))
+    chunk = int(max(1, min(MAX_CHUNK, n, room // per_subject)))
+    memory = kept + chunk * per_subject + 64 * 2**20
+    rows = len(scenario.arms) * n * n_out
+    if memory > 0.9 * available:
+        n_arms = len(scenario.arms)
+        raise ResourceError(
+            f"{scenario.source}: this run needs about {_gib(memory)} of memory "
+            f"({n} subject{'s' * (n != 1)} x {n_arms} arm{'s' * (n_arms != 1)}, {n_times} evaluation times "
+            f"per subject), more than the {_gib(0.9 * available)} it may use (90 % of the available "
+            f"{_gib(available)}); use fewer subjects (--subjects), a shorter duration_h or a coarser output_step_h"
+        )
+    width = len(max((a.name for a in scenario.arms), key=len)) + len(str(n)) + 3
+    csv_bytes = rows * (width + (len(pio.TIMECOURSE_COLUMNS) - 2) * CSV_BYTES_PER_NUMBER)
+    return Plan(grids, chunk, memory, rows, float(csv_bytes))
+
+
+# ---------------------------------------------------------------------------
+# The run
+
+
+def run(
+    scenario: Scenario,
+    *,
+    timecourse: Callable[[bytes], object] | None = None,
+    plot: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int | None = None,
+    plan_: Plan | None = None,
+) -> RunResult:
+    """Simulate every arm of ``scenario`` for all its subjects.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario (:func:`pkpd.scenario.load_scenario`).
+    timecourse : callable, optional
+        Receives the rows of ``timecourse.csv`` (UTF-8 bytes, no header), in
+        file order, chunk by chunk; None skips formatting them.
+    plot : bool
+        Keep a sample of each arm's readouts for the figure.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk, counted in subject-arms.
+    chunk_size : int, optional
+        Subjects per chunk (default: from the memory plan).
+    plan_ : Plan, optional
+        A plan already made by :func:`plan`.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ResourceError
+        The run cannot fit in memory (before anything is simulated).
+    PkpdError
+        Any other problem the inputs cause (e.g. :class:`SolverError`).
+    """
+    p = plan(scenario, plot=plot) if plan_ is None else plan_
+    chunk = p.chunk if chunk_size is None else int(chunk_size)
+    subj = scenario.subjects
+    n = subj.n
+    population = sample_population(
+        n, seed=subj.seed, variability=subj.variability, weight_kg=subj.weight_kg, crcl_ml_min=subj.crcl_ml_min
+    )
+    writer = _BackgroundWriter(timecourse) if timecourse is not None else None
+    try:
+        outcomes, warnings = [], []
+        for arm, grid in zip(scenario.arms, p.grids):
+            outcomes.append(_run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, progress,
+                                     len(outcomes) * n))
+        if writer is not None:
+            writer.finish()
+    finally:
+        if writer is not None:
+            writer.close()
+    return RunResult(scenario, tuple(outcomes), p.grids[0].summary_time_h, p.rows, tuple(warnings))
+
+
+def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, progress, done) -> ArmOutcome:
+    """All subjects of one arm, chunk by chunk."""
+    n = population.n
+    total = n * len(scenario.arms)
+    pop = population
+    if arm.weight_kg is not None or arm.crcl_ml_min is not None:
+        pop = population.with_covariates(weight_kg=arm.weight_kg, crcl_ml_min=arm.crcl_ml_min)
+    last_dose = _last_dose(arm, scenario.duration_h)
+    values: dict[str, list[np.ndarray]] = {name: [] for name in metrics.METRIC_NAMES}
+    sample: dict[str, list[np.ndarray]] = {name: [] for name in PLOT_READOUTS}
+    kept = 0
+    for start in range(0, n, chunk):
+        part = pop.subset(slice(start, min(start + chunk, n)))
+        try:
+            res = simulate(
+                arm.regimen,
+                duration_h=scenario.duration_h,
+                parameters=arm.parameters,
+                population=part,
+                times_h=grid.time_h,
+                outputs=READOUTS,
+                threads=SIMULATE_THREADS,
+            )
+        except PkpdError as exc:  # name the file and the arm
+            where = scenario.source if len(scenario.arms) == 1 else f"{scenario.source}: arm '{arm.name}'"
+            raise type(exc)(f"{where}: {exc}") from None
+        if writer is not None:
+            out = {name: res.readout(name, grid.output_index) for name in pio.TIMECOURSE_READOUTS}
+            writer.submit(arm.name, res.subject_ids + 1, grid.output_time_h, out)
+        chunk_metrics = _chunk_metrics(arm.name, grid, res, last_dose, warnings)
+        for name in metrics.METRIC_NAMES:
+            values[name].append(chunk_metrics[name])
+        if plot and kept < PLOT_SUBJECTS:
+            take = min(PLOT_SUBJECTS - kept, part.n)
+            for name in PLOT_READOUTS:
+                sample[name].append(res.readout(name, grid.summary_index)[:take].astype(np.float32))
+            kept += take
+        del res
+        done += part.n
+        if progress is not None:
+            progress(done, total)
+    return ArmOutcome(
+        name=arm.name,
+        n_subjects=n,
+        metrics={k: np.concatenate(v) for k, v in values.items()},
+        last_dose_h=last_dose,
+        interval=grid.interval,
+        plot={k: np.concatenate(v) for k, v in sample.items()} if plot else None,
+    )
+
+
+class _BackgroundWriter:
+    """Formats and writes time-course chunks on one worker thread, in order.
+
+    Formatting is mostly NumPy work that releases the GIL, so it overlaps
+    with the simulation of the next chunk (measured: most of its cost
+    disappears from the wall time on two cores).  At most one chunk waits
+    while another is being written, which bounds memory; an error in the
+    worker is raised in the caller at the next :meth:`submit` or at
+    :meth:`finish`.
+    """
+
+    def __init__(self, sink: Callable[[bytes], object]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._sink = sink
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkpd-timecourse")
+        self._pending: list = []
+        self._stopped = False
+
+    def _write(self, arm, subjects, time_h, readouts) -> None:
+        for piece in pio.format_timecourse(arm, subjects, time_h, readouts):
+            if self._stopped:  # the run was abandoned (error, Ctrl-C): stop between pieces
+                return
+            self._sink(piece)
+
+    def submit(self, arm, subjects, time_h, readouts) -> None:
+        while len(self._pending) >= 2 or (self._pending and self._pending[0].done()):
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._write, arm, subjects, time_h, readouts))
+
+    def finish(self) -> None:
+        """Wait for every chunk; re-raise a worker's error."""
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def close(self) -> None:
+        """Drop what has not started and wait for the worker to stop."""
+        if self._pending:
+            self._stopped = True
+        for f in self._pending:
+            f.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
+
+
+def _chunk_metrics(arm: str, grid: EvaluationGrid, res, last_dose: float | None, warnings: list[str]):
+    """Metrics of one chunk; never raises (a failure leaves the cells empty)."""
+    try:
+        idx = grid.summary_index
+        with np.errstate(all="ignore"):
+            return metrics.subject_metrics(
+                grid.time_h[idx],
+                {k: res.readout(k, idx) for k in ("plasma_mg_per_l", "occupancy", "receptor_density", "excitability")},
+                interval=grid.interval,
+                stop_h=last_dose,
+                interval_t_h=grid.interval_time_h,
+                interval_plasma=None if grid.interval_index is None else res.readout("plasma_mg_per_l", grid.interval_index),
+            )
+    except Exception as exc:  # the summary must never make a run fail
+        message = f"summary: metrics of arm '{arm}' could not be computed ({type(exc).__name__}: {exc}); cells left empty"
+        if message not in warnings:
+            warnings.append(message)
+        n = res.n_subjects
+        return {name: np.full(n, np.nan) for name in metrics.METRIC_NAMES}
+
+
+# ---------------------------------------------------------------------------
+# Files
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where :func:`run_to_folder` put its files."""
+
+    folder: str
+    timecourse: str
+    summary: str
+    figure: str | None
+
+
+def default_output_folder(scenario: Scenario, cwd: str | None = None) -> str:
+    """``./pkpd-output/<scenario name>/`` under ``cwd`` (default: the current folder)."""
+    return os.path.join(cwd or os.curdir, "pkpd-output", scenario.name)
+
+
+def _check_disk(folder: str, need: float, source: str) -> None:
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return
+        probe = parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if need > free:
+        raise ResourceError(
+            f"{source}: timecourse.csv would take about {_gib(need)} but {probe} has {_gib(free)} free; "
+            "use fewer subjects (--subjects) or a coarser output_step_h"
+        )
+
+
+def run_to_folder(
+    scenario: Scenario,
+    folder: str | os.PathLike | None = None,
+    *,
+    plot: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[RunResult, RunFiles]:
+    """Run ``scenario`` and write ``timecourse.csv``, ``summary.csv`` and ``figure.png``.
+
+    Nothing is written before the checks pass (memory, disk space).  Every
+    file goes to a temporary name in ``folder`` first; the three are renamed
+    together at the end, and on any error (or Ctrl-C) the temporary files
+    are removed, so the folder keeps its previous files whole.  With
+    ``plot=False`` an old ``figure.png`` is removed.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario.
+    folder : path, optional
+        Output folder, created if needed (default
+        :func:`default_output_folder`).
+    plot : bool
+        Draw ``figure.png``.
+    progress : callable, optional
+        As for :func:`run`.
+
+    Raises
+    ------
+    ResourceError
+        Not enough memory or disk space (nothing written).
+    PkpdError
+        The folder cannot be written, or the inputs make the run fail.
+    """
+    folder = default_output_folder(scenario) if folder is None else os.fspath(folder)
+    p = plan(scenario, plot=plot)
+    _check_disk(folder, p.csv_bytes, scenario.source)
+    created = _make_folder(folder)
+    paths = RunFiles(
+        folder=folder,
+        timecourse=os.path.join(folder, pio.TIMECOURSE_FILE),
+        summary=os.path.join(folder, pio.SUMMARY_FILE),
+        figure=os.path.join(folder, pio.FIGURE_FILE) if plot else None,
+    )
+    pending: list[pio.AtomicFile] = []
+    try:
+        try:
+            tc = pio.AtomicFile(paths.timecourse, "wb", autocommit=False)
+            pending.append(tc)
+            tc.write(pio.timecourse_header().encode("utf-8"))
+            result = run(scenario, timecourse=tc.write, plot=plot, progress=progress, plan_=p)
+            summary = pio.AtomicFile(paths.summary, "w", autocommit=False)
+            pending.append(summary)
+            summary.write(pio.format_summary(result.summary_rows()))
+            if plot:
+                from . import plotting  # matplotlib only when a figure is drawn
+
+                fig = pio.AtomicFile(paths.figure, "wb", autocommit=False)
+                pending.append(fig)
+                plotting.plot_run(result, fig.file)
+            for f in pending:
+                f.commit()
+            if not plot:
+                pio.remove_file(os.path.join(folder, pio.FIGURE_FILE))
+        except OSError as exc:
+            raise PkpdError(_os_message(exc, folder)) from None
+    except BaseException:
+        for f in pending:
+            try:
+                f.abort()
+            except OSError:
+                pass
+        if created:
+            _remove_empty(folder)
+        raise
+    return result, paths
+
+
+def _make_folder(folder: str) -> bool:
+    """Create ``folder`` (and parents); True when it did not exist."""
+    if os.path.isdir(folder):
+        return False
+    try:
+        os.makedirs(folder)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise PkpdError(f"{folder}: cannot create the output folder (a file of that name exists)") from None
+        return False
+    except OSError as exc:
+        raise PkpdError(_os_message(exc, folder, "cannot create the output folder")) from None
+    return True
+
+
+def _remove_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _os_message(exc: OSError, folder: str, what: str = "cannot write the output") -> str:
+    where = exc.filename if isinstance(exc.filename, str) else folder
+    return f"{where}: {what} ({exc.strerror or exc})"
