@@ -1,0 +1,5 @@
+"""``python -m pkpd``: see :mod:`pkpd.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The command line: ``python -m pkpd run | list | show | check``.
+
+Argument parsing only; each command is a few lines calling the library.
+Exit status: 0 success, 2 for anything the user can fix (one line on
+standard error, no usage block, no traceback), 1 for a bug, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import traceback
+from typing import Sequence
+
+from .errors import PkpdError
+from .scenario import DEFAULT_SCENARIO
+
+DISCLAIMER = "pkpd is a teaching and research model: not for dosing decisions."
+
+_DESCRIPTION = f"""\
+Simulate baclofen pharmacokinetics and GABA-B receptor pharmacodynamics
+(occupancy, tolerance, withdrawal rebound) for one subject or a population.
+
+  python -m pkpd run                   the default scenario (stop vs taper)
+  python -m pkpd list                  the built-in scenarios
+  python -m pkpd show NAME > my.toml   a built-in scenario, to edit
+  python -m pkpd run my.toml           your own scenario file
+
+{DISCLAIMER}"""
+
+_RUN_EPILOG = """\
+examples:
+  python -m pkpd run
+  python -m pkpd run renal-impairment --no-plot
+  python -m pkpd run population-variability --subjects 1000 --seed 7
+  python -m pkpd run my.toml --set CL_r=3 --set Kd=0.5 --out results/
+
+outputs (in DIR, default ./pkpd-output/<scenario name>/):
+  timecourse.csv  one row per arm, subject and output time
+  summary.csv     per arm: exposure, occupancy, tolerance and rebound metrics
+                  (median and 5th-95th percentiles over subjects)
+  figure.png      plasma and CSF levels, occupancy, receptors, excitability"""
+
+
+class _UsageError(Exception):
+    """A bad command line; its text is the one line to print."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with each error as one line and no usage block."""
+
+    def error(self, message: str):  # argparse's hook for every parsing error
+        message = message.removeprefix("argument ")
+        if message.startswith("COMMAND: invalid choice: "):
+            bad = message.removeprefix("COMMAND: invalid choice: ").split(" (choose", 1)[0]
+            message = f"unknown command {bad} (expected one of {', '.join(_COMMANDS)})"
+        raise _UsageError(f"{self.prog}: {message} (see: {self.prog} --help)")
+
+
+def _subjects(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {value}")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. CL_r=3); got {text!r}")
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m pkpd``."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="python -m pkpd", description=_DESCRIPTION, formatter_class=fmt)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run a scenario and write timecourse.csv, summary.csv and figure.png",
+        description="Run a scenario: a built-in name (see: python -m pkpd list) or a TOML file.\n\n" + DISCLAIMER,
+        epilog=_RUN_EPILOG,
+        formatter_class=fmt,
+    )
+    run.add_argument("scenario", nargs="?", metavar="SCENARIO",
+                     help=f"a scenario file (path or *.toml) or a built-in name (default: {DEFAULT_SCENARIO})")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: ./pkpd-output/<scenario name>/)")
+    run.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
+    run.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
+    run.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
+                     metavar="NAME=VALUE",
+                     help="override a model parameter's typical value, e.g. --set CL_r=3 (repeatable; "
+                          "model-spec names and units; see docs/model.md)")
+    run.add_argument("--no-plot", dest="plot", action="store_false", help="skip figure.png (faster)")
+
+    ls = commands.add_parser("list", help="list the built-in scenarios", description="One line per built-in scenario: NAME  description.")
+    del ls
+    show = commands.add_parser("show", help="print a built-in scenario's TOML (to copy and edit)",
+                               description="Print a built-in scenario's TOML, e.g.\n"
+                                           "  python -m pkpd show label-titration > my.toml",
+                               formatter_class=fmt)
+    show.add_argument("name", metavar="NAME", help="a built-in scenario (see: python -m pkpd list)")
+    check = commands.add_parser("check", help="validate a scenario file without running it",
+                                description="Validate a scenario file (or built-in name) without running it; "
+                                            "exit status 0 when valid, 2 otherwise.")
+    check.add_argument("file", metavar="FILE", help="a scenario file")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# Commands
+
+
+def _cmd_run(args) -> int:
+    from .progress import ProgressBar
+    from .run import run_to_folder
+    from .scenario import load_scenario
+
+    ref = args.scenario or DEFAULT_SCENARIO
+    scenario = load_scenario(ref, overrides=dict(args.overrides), n_subjects=args.subjects, seed=args.seed)
+    with ProgressBar(f"{scenario.name}") as bar:
+        result, files = run_to_folder(scenario, args.out, plot=args.plot, progress=bar)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    n, arms = scenario.subjects.n, len(scenario.arms)
+    days = scenario.duration_h / 24.0
+    print(f"{scenario.name}: {arms} arm{'s' * (arms != 1)}, {n} subject{'s' * (n != 1)}, "
+          f"{scenario.duration_h:g} h ({days:.3g} days)")
+    print()
+    print(result.table())
+    print()
+    if n > 1:
+        print(f"medians over {n} subjects; 5th-95th percentiles and units in summary.csv")
+    folder = files.folder if files.folder.endswith(os.sep) else files.folder + os.sep
+    written = [os.path.basename(p) for p in (files.timecourse, files.summary, files.figure) if p]
+    print(f"wrote {folder}: {', '.join(written)} ({result.rows} time-course rows)")
+    print(DISCLAIMER)
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from .scenario import builtin_scenarios
+
+    items = builtin_scenarios()
+    width = max(len(name) for name, _ in items)
+    for name, description in items:
+        print(f"{name.ljust(width)}  {' '.join(description.split())}")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from .scenario import builtin_text
+
+    text = builtin_text(args.name)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .scenario import load_scenario
+
+    sc = load_scenario(args.file)
+    arms = ", ".join(a.name for a in sc.arms)
+    print(f"{sc.source}: valid: '{sc.name}', {sc.duration_h:g} h, {sc.subjects.n} subject"
+          f"{'s' * (sc.subjects.n != 1)}, arms: {arms}")
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "error"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return _COMMANDS[args.command](args)
+    except _UsageError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return 2
+    except PkpdError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("pkpd: internal error (a bug in pkpd, not in your input); please report it with the traceback above",
+              file=sys.stderr)
+        return 1
