@@ -37,7 +37,7 @@ from . import metrics
 from .errors import PkpdError, ResourceError
 from .population import sample_population
 from .scenario import Arm, Scenario
-from .simulate import READOUTS, output_times, simulate
+from .simulate import READOUTS, available_memory_bytes, output_times, simulate
 
 #: Readouts kept for the figure.
 PLOT_READOUTS = (
@@ -265,21 +265,6 @@ class RunResult:
 # Memory
 
 
-def _available_memory_bytes() -> float:
-    """Memory the run may use, bytes (MemAvailable on Linux; else a guess)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024.0
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 4.0 * 2**30
-
-
 def _gib(n_bytes: float) -> str:
     """A size for a message: GiB, MiB or KiB."""
     if n_bytes >= 2**30 / 10:
@@ -334,7 +319,7 @@ def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None
         its per-subject results do not fit; the message gives the estimate.
     """
     n = scenario.subjects.n
-    available = _available_memory_bytes() if available_bytes is None else float(available_bytes)
+    available = available_memory_bytes() if available_bytes is None else float(available_bytes)
     # refuse an absurd output grid before building it
     n_out_guess = scenario.duration_h / scenario.output_step_h + 2
     if n_out_guess * BYTES_PER_SUBJECT_TIME > 0.5 * available or n_out_guess > 1e9:

@@ -280,7 +280,8 @@ def _schedule(ev: _Events, nodes: np.ndarray, n: int):
     return jumps, inputs
 
 
-def _available_memory_bytes() -> float:
+def available_memory_bytes() -> float:
+    """Memory a run may use, bytes (MemAvailable on Linux; else a guess)."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -288,7 +289,10 @@ def _available_memory_bytes() -> float:
                     return float(line.split()[1]) * 1024.0
     except OSError:
         pass
-    return math.inf
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4.0 * 2**30
 
 
 def simulate(
@@ -388,10 +392,10 @@ def simulate(
     n_amounts = len(model.LINEAR_STATES) + 1 if amounts else 0
     n_states = len(model.OBSERVED_STATES) + len(model.SLOW_STATES)
     need = 8.0 * n * n_t * (n_states + len(outputs) + n_amounts)  # states, then readouts when read
-    if need > 0.8 * _available_memory_bytes():
+    if need > 0.8 * available_memory_bytes():
         raise ResourceError(
             f"this run needs about {need / 2**30:.1f} GiB for its outputs ({n} subjects x {n_t} times x "
-            f"{len(outputs)} readouts) but {_available_memory_bytes() / 2**30:.1f} GiB is available; "
+            f"{len(outputs)} readouts) but {available_memory_bytes() / 2**30:.1f} GiB is available; "
             "use fewer subjects, a coarser output step or fewer outputs"
         )
     ind_all = model.individual_parameters(params, population)
