@@ -444,6 +444,7 @@ def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, pro
                 times_h=grid.time_h,
                 outputs=READOUTS,
                 threads=SIMULATE_THREADS,
+                keep_states=True,
             )
         except PkpdError as exc:  # name the file and the arm
             where = scenario.source if len(scenario.arms) == 1 else f"{scenario.source}: arm '{arm.name}'"

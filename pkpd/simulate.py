@@ -26,12 +26,14 @@ READOUTS = model.READOUTS
 DEFAULT_CHUNK = 4096
 #: Below this many subjects a chunk is not split further for threading.
 MIN_CHUNK = 256
-#: Threads used by default (at most the number of cores).
-MAX_THREADS = 2
+#: Threads used by default.  One: on the 2-core reference machine a second
+#: thread measured slower (the work is memory-bound numpy loops).
+MAX_THREADS = 1
 #: Default bound on the integration step, h.  With 3-stage Radau collocation
 #: and exact PK this keeps the receptor readouts within about 1e-7 of the
 #: exact solution for oral dosing (tests/test_accuracy.py).
 DEFAULT_MAX_STEP_H = 0.5
+_TIME_BLOCK = 32
 
 
 def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
@@ -46,19 +48,21 @@ def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
 
 
 class Readouts(Mapping):
-    """Readouts computed from the recorded states when first asked for.
+    """The readouts of a run: a read-only ``{name: ndarray (N, T)}`` mapping.
 
-    Behaves as a read-only ``{name: ndarray (N, T)}`` mapping; each readout is
-    computed once and cached.  :meth:`at` gives a readout at some output
-    times only, without computing it everywhere (what a summary over a fine
-    grid and a CSV over a coarse one need).
+    Either computed already (the default), or, when the run kept its states
+    (``simulate(..., keep_states=True)``), computed from them when first
+    asked for and cached.  :meth:`at` gives a readout at some output times
+    only, without computing it everywhere (what a summary over a fine grid
+    and a CSV over a coarse one need).
     """
 
-    def __init__(self, names, states: Mapping[str, np.ndarray], parameters: Mapping[str, np.ndarray]):
+    def __init__(self, names, states: Mapping[str, np.ndarray], parameters: Mapping[str, np.ndarray],
+                 computed: Mapping[str, np.ndarray] | None = None):
         self._names = tuple(names)
         self._states = states  # name -> (N, T)
         self._columns = {k: np.asarray(v)[:, None] for k, v in parameters.items()}  # (N, 1)
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[str, np.ndarray] = dict(computed or {})
         self._lock = threading.Lock()
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -308,6 +312,7 @@ def simulate(
     max_step_h: float = DEFAULT_MAX_STEP_H,
     chunk_size: int = DEFAULT_CHUNK,
     threads: int | None = None,
+    keep_states: bool = False,
     progress=None,
 ) -> SimulationResult:
     """Simulate the reference model for every subject of a population.
@@ -342,6 +347,12 @@ def simulate(
         Threads integrating chunks side by side (default: up to
         :data:`MAX_THREADS`, at most the number of cores); results do not
         depend on it.
+    keep_states : bool
+        Keep the states at every output time and compute each readout when
+        first read (cheaper when only some readouts are read at only some
+        times, e.g. with :meth:`SimulationResult.readout`'s ``time_index``);
+        by default the readouts asked for are computed chunk by chunk and
+        only they are kept.
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk of subjects.
 
@@ -390,8 +401,8 @@ def simulate(
 
     n, n_t = population.n, t_out.size
     n_amounts = len(model.LINEAR_STATES) + 1 if amounts else 0
-    n_states = len(model.OBSERVED_STATES) + len(model.SLOW_STATES)
-    need = 8.0 * n * n_t * (n_states + len(outputs) + n_amounts)  # states, then readouts when read
+    n_states = len(model.OBSERVED_STATES) + len(model.SLOW_STATES) if keep_states else 0
+    need = 8.0 * n * n_t * (n_states + len(outputs) + n_amounts)
     if need > 0.8 * available_memory_bytes():
         raise ResourceError(
             f"this run needs about {need / 2**30:.1f} GiB for its outputs ({n} subjects x {n_t} times x "
@@ -406,20 +417,44 @@ def simulate(
     nodes, out_index = time_grid(
         t_out, _event_times(all_regs, lags, duration_h), max_step_h, fastest_rate(model.linear_system(ind_all)[0])
     )
-    # States at the output times, stored time-major (rows, T, N) as the solver
-    # records them (it writes straight into its chunk's columns) and handed
-    # out as (N, T) views; readouts are computed from them on demand.
+    # States at the output times are recorded time-major (rows, T, n), as the
+    # solver records them.  With keep_states they are kept for the whole
+    # population (the solver writes straight into its chunk's columns) and
+    # readouts are computed from them on demand; otherwise each chunk's
+    # readouts are computed at once and its states dropped, so that only
+    # what was asked for is held.
     record_rows = tuple(range(len(model.LINEAR_STATES))) if amounts else model.OBSERVED_STATES
-    lin_store = np.empty((len(record_rows), n_t, n))
-    slow_store = np.empty((len(model.SLOW_STATES), n_t, n))
+    row = {state: j for j, state in enumerate(record_rows)}
+    keep = keep_states or amounts
+    lin_store = np.empty((len(record_rows), n_t, n)) if keep else None
+    slow_store = np.empty((len(model.SLOW_STATES), n_t, n)) if keep else None
+    out_store = {} if keep else {name: np.empty((n_t, n)) for name in outputs}
     input_store = np.empty((n_t, n)) if amounts else None
+
+    def state_views(lin, slow):
+        return {"A_c": lin[row[model.C]], "A_csf": lin[row[model.CSF]], "A_lum": lin[row[model.LUM]],
+                "receptor_loss": slow[0], "adaptation": slow[1]}
+
     def run_chunk(sl: slice) -> int:
         ind = {k: v[sl] for k, v in ind_all.items()}
         chunk_regs = [regimen] * (sl.stop - sl.start) if regimens is None else regimens[sl]
+        if keep:
+            lin, slow = lin_store[:, :, sl], slow_store[:, :, sl]
+        else:
+            lin = np.empty((len(record_rows), n_t, sl.stop - sl.start))
+            slow = np.empty((len(model.SLOW_STATES), n_t, sl.stop - sl.start))
         total_in = _solve_chunk(chunk_regs, ind, duration_h, t_out, nodes, out_index, record_rows,
-                                population.subject_ids[sl], lin_store[:, :, sl], slow_store[:, :, sl])
+                                population.subject_ids[sl], lin, slow)
         if amounts:
             input_store[:, sl] = total_in
+        if not keep:
+            # in blocks of output times: small temporaries are recycled by the
+            # allocator instead of being mapped (and page-faulted) afresh
+            for tb in range(0, n_t, _TIME_BLOCK):
+                b = slice(tb, tb + _TIME_BLOCK)
+                block = {k: v[b] for k, v in state_views(lin, slow).items()}
+                for name in outputs:
+                    out_store[name][b, sl] = model.readout(name, block, ind)
         return sl.stop - sl.start
 
     # Chunks are independent (one grid for all), so they can run on several
@@ -439,21 +474,16 @@ def simulate(
                 done += count
                 if progress is not None:
                     progress(done, n)
-    row = {state: j for j, state in enumerate(record_rows)}
-    states = {
-        "A_c": lin_store[row[model.C]].T,
-        "A_csf": lin_store[row[model.CSF]].T,
-        "A_lum": lin_store[row[model.LUM]].T,
-        "receptor_loss": slow_store[0].T,
-        "adaptation": slow_store[1].T,
-    }
     amount_out = None
     if amounts:
         amount_out = {name: lin_store[j].T for j, name in enumerate(model.LINEAR_STATES)}
         amount_out["A_input"] = input_store.T
-    return SimulationResult(
-        t_out, Readouts(outputs, states, ind_all), ind_all, population.subject_ids.copy(), amount_out
-    )
+    if keep:
+        states = {k: v.T for k, v in state_views(lin_store, slow_store).items()}
+        readouts = Readouts(outputs, states, ind_all)
+    else:
+        readouts = Readouts(outputs, {}, ind_all, computed={k: v.T for k, v in out_store.items()})
+    return SimulationResult(t_out, readouts, ind_all, population.subject_ids.copy(), amount_out)
 
 
 def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, record_rows, subject_ids, x_out, y_out):
