@@ -197,7 +197,6 @@ class _Events:
 
 def _events(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> _Events:
     """Expand each subject's regimen into dose and infusion arrays."""
-    n = len(regimens)
     by_regimen: dict[int, list[int]] = {}
     for i, reg in enumerate(regimens):
         by_regimen.setdefault(id(reg), []).append(i)
@@ -232,12 +231,11 @@ def _events(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration
     def cat(parts, dtype=float):
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
-    ev = _Events(
+    return _Events(
         dose_subject=cat(ds, int), dose_state=cat(dst, int), dose_time=cat(dt), dose_amount=cat(da),
         inf_subject=cat(isub, int), inf_input=cat(iinp, int), inf_start=cat(ist), inf_stop=cat(isp),
         inf_rate=cat(irt),
     )
-    return ev
 
 
 def _event_times(regimens: Sequence[Regimen], t_lag: np.ndarray, duration_h: float) -> np.ndarray:
@@ -247,7 +245,6 @@ def _event_times(regimens: Sequence[Regimen], t_lag: np.ndarray, duration_h: flo
     regimen, the distinct lags of the subjects receiving it.
     """
     lagged_routes = [DOSE_ROUTES.index(r) for r, (_, _, lagged) in model.DOSE_TARGETS.items() if lagged]
-    pairs: dict[tuple[int, float], Regimen] = {}
     if len(regimens) == 1:
         pairs = {(id(regimens[0]), float(lag)): regimens[0] for lag in t_lag}
     else:
