@@ -13,9 +13,9 @@ from .errors import (
 )
 from .model import READOUT_INFO, individual_parameters
 from .parameters import PARAMETER_INFO, Parameters, default_parameters
-from .population import Covariate, Population, sample_population
+from .population import Covariate, Omega, Population, ResidualError, sample_population
 from .regimen import Dose, Infusion, Regimen, stepped, taper, taper_over, titration
-from .simulate import READOUTS, SimulationResult, output_times, simulate
+from .simulate import READOUTS, Grid, SaveAt, SimulationResult, iter_chunks, output_times, simulate, simulate_arms
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ __all__ = [
     "PkpdError", "ParameterError", "RegimenError", "ResourceError", "ScenarioError", "SolverError",
     "READOUTS", "READOUT_INFO", "individual_parameters",
     "PARAMETER_INFO", "Parameters", "default_parameters",
-    "Covariate", "Population", "sample_population",
+    "Covariate", "Omega", "Population", "ResidualError", "sample_population",
     "Dose", "Infusion", "Regimen", "stepped", "taper", "taper_over", "titration",
-    "SimulationResult", "output_times", "simulate",
+    "Grid", "SaveAt", "SimulationResult", "iter_chunks", "output_times", "simulate", "simulate_arms",
 ]

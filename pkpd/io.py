@@ -25,20 +25,10 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .model import READOUTS
+
 #: The columns of ``timecourse.csv``, in order (scenario-format.md).
-TIMECOURSE_COLUMNS = (
-    "arm",
-    "subject",
-    "time_h",
-    "plasma_mg_per_l",
-    "csf_mg_per_l",
-    "occupancy",
-    "receptor_density",
-    "adaptation",
-    "inhibition",
-    "effect",
-    "excitability",
-)
+TIMECOURSE_COLUMNS = ("arm", "subject", "time_h") + READOUTS
 #: The readouts in ``timecourse.csv``, after arm, subject and time.
 TIMECOURSE_READOUTS = TIMECOURSE_COLUMNS[3:]
 #: The columns of ``summary.csv``.

@@ -1,14 +1,25 @@
-"""The reference GABA-B model (model-spec v1): every equation in one place.
+"""The reference GABA-B model (model-spec v2): every equation in one place.
 
 The model splits into two parts that the solver treats differently:
 
-* a **linear part**, the drug amounts, with constant coefficients between
-  events: ``dx/dt = A x + B u`` where ``u`` holds the two infusion rates.
-  Its states (mg) are ``A_gut, A_er, A_c, A_p, A_csf, A_lum`` plus ``A_elim``,
-  the cumulative amount eliminated from the body (for mass balance).
-* a **slow part**, receptor loss ``L = 1 - R`` and adaptation ``M``, each
-  linear in itself given the drug level: ``dy/dt = p - q y``.  Writing the
-  receptor state as a loss keeps the drug-free solution exactly at baseline.
+* a **linear part** with constant coefficients between events:
+  ``dx/dt = A x + B u``.  Its states are the spec's numbered states
+  ``A_gut, A_c, A_p, A_csf, A_lum, A_sp`` (mg) and ``C_cns`` (mg/L, the CNS
+  effect site, which carries no mass), plus ``A_elim``, the cumulative amount
+  eliminated from the body (mg, for mass balance).  ``u`` holds one
+  zero-order input (mg/h) per dosable state: extended-release release into
+  the gut, intravenous and intrathecal infusions, and any infusion an event
+  table sends to a compartment.
+* a **slow part**, receptor loss ``L = 1 - R`` and the two counter-adaptations
+  ``M`` (days) and ``M2`` (months).  Writing the receptor state as a loss
+  keeps the drug-free solution exactly at baseline.
+
+The solver's contract for the slow part (:data:`SLOW_CONTRACT`): each slow
+state ``y_i`` obeys ``dy_i/dt = p_i - q_i y_i`` where ``p_i`` and ``q_i`` depend
+only on the linear states and on slow states ``y_j`` with ``j < i`` (linear in
+itself, triangular).  The solver exploits it to solve the collocation
+equations exactly, without Newton iterations.  ``tests/test_model.py``
+checks that the equations here honour it.
 
 Units: h, mg, L, L/h, mg/L; receptor quantities are dimensionless.
 Arrays carry subjects on the last axis inside the core.
@@ -24,37 +35,46 @@ from .parameters import Parameters
 from .population import Population
 from .units import UM_PER_MG_PER_L
 
-#: Linear (amount) states, mg, in solver order.
-LINEAR_STATES = ("A_gut", "A_er", "A_c", "A_p", "A_csf", "A_lum", "A_elim")
-#: Zero-order inputs, mg/h, in solver order.
-INPUTS = ("iv_infusion", "intrathecal_infusion")
-#: Slow states, dimensionless: receptor loss (1 - R) and adaptation M.
-SLOW_STATES = ("receptor_loss", "adaptation")
+#: Linear states in solver order: the spec's numbered states 1-7 (CMT in
+#: event tables is the position + 1), then the eliminated amount.
+LINEAR_STATES = ("A_gut", "A_c", "A_p", "A_csf", "A_lum", "A_sp", "C_cns", "A_elim")
+GUT, C, P, CSF, LUM, SP, CNS, ELIM = range(len(LINEAR_STATES))
+#: States a dose may enter (CMT 1-6); C_cns is a concentration, not dosable.
+DOSABLE_STATES = LINEAR_STATES[:CNS]
+#: States holding drug amounts (mg): what mass balance adds up (C_cns excluded).
+AMOUNT_STATES = DOSABLE_STATES
+#: Zero-order inputs, mg/h: one per dosable state, in the same order.
+INPUTS = DOSABLE_STATES
+#: Slow states, dimensionless: receptor loss (1 - R) and the two adaptations.
+SLOW_STATES = ("receptor_loss", "adaptation_days", "adaptation_months")
+#: The solver's assumption about the slow part, checked by the tests.
+SLOW_CONTRACT = "each slow state linear in itself; the slow part triangular (state i reads states < i)"
+#: Linear states the slow part reads.
+COUPLED_STATES = (CSF,)
 
-GUT, ER, C, P, CSF, LUM, ELIM = range(len(LINEAR_STATES))
-#: Linear states the readouts need.
-OBSERVED_STATES = (C, CSF, LUM)
-
-#: Where each dose route puts its amount, and which bioavailability applies.
+#: Where each dose route puts its amount, which bioavailability applies, and
+#: whether the subject's absorption lag applies.  ``oral_er`` is released at
+#: a constant rate over ``D_er`` hours rather than given as a bolus.
 DOSE_TARGETS = {
-    "oral_ir": (GUT, "F_ir", True),  # (state, bioavailability or None, lagged)
-    "oral_er": (ER, "F_er", True),
+    "oral_ir": (GUT, "F_ir", True),
+    "oral_er": (GUT, "F_er", True),
     "iv_bolus": (C, None, False),
     "intrathecal_bolus": (LUM, None, False),
 }
+#: Dose routes given as a zero-order release over ``D_er`` hours.
+RELEASED_ROUTES = ("oral_er",)
 #: The state each infusion route feeds.
 INFUSION_TARGETS = {"iv_infusion": C, "intrathecal_infusion": LUM}
-
-_VARIED = ("ka", "V_c", "Kd", "k_M", "k_int")  # log-normal etas besides CL
 
 
 def individual_parameters(parameters: Parameters, population: Population) -> dict[str, np.ndarray]:
     """Per-subject parameter values after covariates and random effects.
 
-    Returns every :class:`Parameters` field as an array of shape (n,), with
-    ``WT`` and ``CrCl`` taken from the population, ``V_c``, ``V_p`` and ``Q``
-    scaled for weight, ``ka``, ``V_c``, ``Kd``, ``k_M`` and ``k_int`` times
-    ``exp(eta)``, and ``CL`` (L/h), the total clearance::
+    Returns every :class:`Parameters` field as an array of shape (n,), plus
+    ``WT`` (kg) and ``CrCl`` (mL/min) from the population and ``CL`` (L/h),
+    the total clearance.  ``V_c`` and ``V_p`` scale with ``WT/70``, ``Q``
+    with ``(WT/70)**0.75``; then each parameter with a random effect in the
+    population is multiplied by ``exp(eta)``::
 
         CL = (CL_nr * (WT/70)**0.75 + CL_r * CrCl/100) * exp(eta_CL)
     """
@@ -68,17 +88,29 @@ def individual_parameters(parameters: Parameters, population: Population) -> dic
     ind["V_c"] = ind["V_c"] * size
     ind["V_p"] = ind["V_p"] * size
     ind["Q"] = ind["Q"] * allometric
-    for name in _VARIED:
-        ind[name] = ind[name] * np.exp(population.eta[name])
-    ind["CL"] = (ind["CL_nr"] * allometric + ind["CL_r"] * crcl / 100.0) * np.exp(population.eta["CL"])
+    ind["CL"] = ind["CL_nr"] * allometric + ind["CL_r"] * crcl / 100.0
+    for name, eta in population.eta.items():
+        ind[name] = ind[name] * np.exp(eta)
     return ind
 
 
-def linear_system(ind: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Rate matrix ``A`` (n_lin, n_lin, n) in 1/h and input matrix ``B`` (n_lin, 2, n).
+def linear_system(ind: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rate matrix ``A`` (n_lin, n_lin, n) in 1/h and input matrix ``B`` (n_lin, n_inputs, n).
 
-    ``dx/dt = A x + B u`` with ``x`` the amounts of :data:`LINEAR_STATES` (mg)
-    and ``u`` the infusion rates of :data:`INPUTS` (mg/h).
+    ``dx/dt = A x + B u`` with ``x`` the states of :data:`LINEAR_STATES` and
+    ``u`` the zero-order inputs of :data:`INPUTS` (mg/h)::
+
+        dA_gut/dt = u_gut - ka A_gut
+        dA_c/dt   = ka A_gut + u_c - CL C_p - Q (C_p - A_p/V_p) - CL_in C_p
+                    + CL_out C_csf + (1 - f_it) CL_lum C_lum
+        dA_p/dt   = u_p + Q (C_p - A_p/V_p)
+        dA_csf/dt = u_csf + CL_in C_p - CL_out C_csf + k_sp A_sp
+        dA_lum/dt = u_lum - CL_lum C_lum
+        dA_sp/dt  = u_sp + f_it CL_lum C_lum - k_sp A_sp
+        dC_cns/dt = ke0_cns (C_p - C_cns)
+        dA_elim/dt = CL C_p
+
+    with ``CL_in = Kp * CL_out``.
     """
     n = ind["CL"].shape[0]
     nl = len(LINEAR_STATES)
@@ -93,9 +125,7 @@ def linear_system(ind: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     f_it = ind["f_it"]
 
     A[GUT, GUT] = -ind["ka"]
-    A[ER, ER] = -ind["ka_er"]
     A[C, GUT] = ind["ka"]
-    A[C, ER] = ind["ka_er"]
     A[C, C] = -(k10 + k12 + k_in)
     A[C, P] = k21
     A[C, CSF] = k_out
@@ -104,21 +134,25 @@ def linear_system(ind: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     A[P, P] = -k21
     A[CSF, C] = k_in
     A[CSF, CSF] = -k_out
-    A[CSF, LUM] = f_it * k_lum
+    A[CSF, SP] = ind["k_sp"]
     A[LUM, LUM] = -k_lum
+    A[SP, LUM] = f_it * k_lum
+    A[SP, SP] = -ind["k_sp"]
+    A[CNS, C] = ind["ke0_cns"] / ind["V_c"]
+    A[CNS, CNS] = -ind["ke0_cns"]
     A[ELIM, C] = k10
-    B[C, 0] = 1.0
-    B[LUM, 1] = 1.0
+    for j, state in enumerate(INPUTS):
+        B[LINEAR_STATES.index(state), j] = 1.0
     return A, B
 
 
-def baseline_inhibition(ind: dict[str, np.ndarray]) -> np.ndarray:
+def baseline_inhibition(ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """I0 = s0 / (1 + s0) with s0 = tau * g / (1 + g): drug-free inhibition, shape (n,)."""
     s0 = ind["tau"] * (ind["g"] / (1.0 + ind["g"]))
     return s0 / (1.0 + s0)
 
 
-def drug_in_kd_units(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+def drug_in_kd_units(a_csf: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """c = C_csf * (1000 / 213.66) / Kd: biophase drug in units of Kd, from A_csf (mg).
 
     Tiny negative amounts from round-off are clipped to zero first.
@@ -126,13 +160,13 @@ def drug_in_kd_units(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarra
     return np.maximum(a_csf, 0.0) * (UM_PER_MG_PER_L / (ind["V_csf"] * ind["Kd"]))
 
 
-def occupancy(a_csf: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+def occupancy(a_csf: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """Receptor occupancy by baclofen, theta = c / (1 + c + g), from A_csf (mg)."""
     c = drug_in_kd_units(a_csf, ind)
     return c / (1.0 + c + ind["g"])
 
 
-def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """Fractional inhibition I = s / (1 + s), s = tau * R * (theta + theta_e)."""
     c = drug_in_kd_units(a_csf, ind)
     bound = (c + ind["g"]) / (1.0 + c + ind["g"])  # theta + theta_e
@@ -140,30 +174,43 @@ def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: dict[str, np.n
     return s / (1.0 + s)
 
 
-def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: dict[str, np.ndarray]):
+#: Rate and extent of each counter-adaptation (slow states 1 and 2).
+_ADAPTATIONS = {1: ("k_M", "phi"), 2: ("k_M2", "phi2")}
+
+
+def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping[str, np.ndarray]):
     """Coefficients (p, q) of slow state ``i`` in ``dy_i/dt = p - q * y_i``.
 
     Parameters
     ----------
     i : int
-        0 for receptor loss L = 1 - R, 1 for adaptation M.
-    linear : ndarray, shape (n_lin, 3, n)
-        Linear states at the evaluation points (only A_csf is read).
-    slow : ndarray, shape (i, 3, n)
+        0 for receptor loss L = 1 - R, 1 for adaptation M, 2 for M2.
+    linear : ndarray, shape (n_lin, k, n)
+        Linear states at ``k`` evaluation points (only A_csf is read).
+    slow : ndarray, shape (>= i, k, n)
         Slow states 0..i-1 at the same points (the system is triangular).
 
-    Returns ``p`` (3, n) and ``q`` (3, n), or ``q`` (n,) when constant.
+    Returns ``p`` (k, n) and ``q`` (k, n), or ``q`` (n,) when constant.
 
     Equations (model-spec)::
 
-        dR/dt = k_rec (1 - R) - k_int theta R   ->  dL/dt = k_int theta - (k_rec + k_int theta) L
-        dM/dt = k_M (phi (I - I0) - M)
+        dR/dt  = k_rec (1 - R) - k_int theta R  ->  dL/dt = k_int theta - (k_rec + k_int theta) L
+        dM/dt  = k_M  (phi  (I - I0) - M)
+        dM2/dt = k_M2 (phi2 (I - I0) - M2)
     """
     if i == 0:
         loss_rate = ind["k_int"] * occupancy(linear[CSF], ind)
         return loss_rate, ind["k_rec"] + loss_rate
+    rate, extent = _ADAPTATIONS[i]
     drive = inhibition(linear[CSF], slow[0], ind) - baseline_inhibition(ind)
-    return (ind["k_M"] * ind["phi"]) * drive, ind["k_M"]
+    return (ind[rate] * ind[extent]) * drive, ind[rate]
+
+
+def cns_depression(c_cns: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
+    """C_cns^n / (C_cns^n + EC50^n): illustrative supraspinal depression index, 0..1."""
+    x = np.maximum(c_cns, 0.0) / ind["EC50_cns"]
+    xn = x ** ind["n_cns"]
+    return xn / (1.0 + xn)
 
 
 #: The states each readout is computed from.
@@ -172,19 +219,21 @@ READOUT_STATES = {
     "csf_mg_per_l": ("A_lum", "A_csf"),
     "occupancy": ("A_csf",),
     "receptor_density": ("receptor_loss",),
-    "adaptation": ("adaptation",),
+    "adaptation": ("adaptation_days", "adaptation_months"),
     "inhibition": ("A_csf", "receptor_loss"),
-    "effect": ("A_csf", "receptor_loss", "adaptation"),
-    "excitability": ("A_csf", "receptor_loss", "adaptation"),
+    "effect": ("A_csf", "receptor_loss", "adaptation_days", "adaptation_months"),
+    "excitability": ("A_csf", "receptor_loss", "adaptation_days", "adaptation_months"),
+    "cns_depression": ("C_cns",),
 }
 
 
 def readout(name: str, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """One readout of the spec from the states at output times.
 
-    ``states`` maps state names (amounts A_c, A_csf, A_lum in mg;
-    ``receptor_loss`` = 1 - R and ``adaptation`` = M, dimensionless) to
-    arrays of any one shape; parameters broadcast against it.
+    ``states`` maps state names (amounts A_c, A_csf, A_lum in mg; C_cns in
+    mg/L; ``receptor_loss`` = 1 - R, ``adaptation_days`` = M and
+    ``adaptation_months`` = M2, dimensionless) to arrays of any one shape;
+    parameters broadcast against it.
     """
     if name == "plasma_mg_per_l":
         return states["A_c"] / ind["V_c"]
@@ -194,28 +243,32 @@ def readout(name: str, states: Mapping[str, np.ndarray], ind: Mapping[str, np.nd
         return occupancy(states["A_csf"], ind)
     if name == "receptor_density":
         return 1.0 - states["receptor_loss"]
+    if name == "cns_depression":
+        return cns_depression(states["C_cns"], ind)
+    adaptation = states["adaptation_days"] + states["adaptation_months"]
     if name == "adaptation":
-        return np.array(states["adaptation"], copy=True)
+        return adaptation
     inh = inhibition(states["A_csf"], states["receptor_loss"], ind)
     if name == "inhibition":
         return inh
     i0 = baseline_inhibition(ind)
     if name == "effect":
-        return (inh - i0) - states["adaptation"]
+        return (inh - i0) - adaptation
     if name == "excitability":
-        return (1.0 - inh + states["adaptation"]) / (1.0 - i0)
+        return (1.0 - inh + adaptation) / (1.0 - i0)
     raise KeyError(name)
 
 
-#: Readout names, units and meanings, in output-file order.
+#: Readout names, units and meanings, in output-file order (the one list).
 READOUT_INFO = {
     "plasma_mg_per_l": ("mg/L", "plasma concentration C_p"),
     "csf_mg_per_l": ("mg/L", "lumbar CSF concentration C_lum + C_csf"),
     "occupancy": ("1", "receptor occupancy by baclofen"),
     "receptor_density": ("1", "functional GABA-B receptor density R (baseline 1)"),
-    "adaptation": ("1", "homeostatic counter-adaptation M"),
+    "adaptation": ("1", "homeostatic counter-adaptation M + M2"),
     "inhibition": ("1", "fractional inhibition of motor output I"),
-    "effect": ("1", "net inhibition above baseline (I - I0) - M; < 0 is rebound"),
-    "excitability": ("1", "(1 - I + M) / (1 - I0): 1 baseline, < 1 relief, > 1 rebound"),
+    "effect": ("1", "net inhibition above baseline (I - I0) - M - M2; < 0 is rebound"),
+    "excitability": ("1", "(1 - I + M + M2) / (1 - I0): 1 baseline, < 1 relief, > 1 rebound"),
+    "cns_depression": ("1", "illustrative supraspinal depression C_cns^n / (C_cns^n + EC50^n)"),
 }
 READOUTS = tuple(READOUT_INFO)

@@ -1,6 +1,6 @@
 """Model parameters: typical values, units, meaning and sources in one table.
 
-The table below is ``model-spec.md`` (v1) transcribed once; nothing else in
+The table below is ``model-spec.md`` (v2) transcribed once; nothing else in
 pkpd holds a default.  Rows marked *illustrative* are teaching values chosen
 to give realistic time courses, not estimates from patient data.
 """
@@ -57,12 +57,12 @@ _FRACTION = (0.0, 1.0, True, True)  # [0, 1]
 
 _TABLE = (
     ParameterInfo("F_ir", 0.74, "1", "oral IR bioavailability", "Agarwal 2015 (oral vs IV, n=12)", _FRACTION_OPEN),
-    ParameterInfo("F_er", 0.60, "1", "oral ER bioavailability", "illustrative (narrow absorption window)", _FRACTION_OPEN),
-    ParameterInfo("ka", 1.0, "1/h", "IR absorption rate", "fitted to Cmax/Tmax of single 10 and 50 mg doses", _NONNEG),
-    ParameterInfo("ka_er", 0.20, "1/h", "ER absorption rate", "illustrative", _NONNEG),
+    ParameterInfo("F_er", 0.70, "1", "oral ER bioavailability", "illustrative: release past the upper-gut absorption window is lost (Lal 2009); ER/IR exposure about 0.95", _FRACTION_OPEN),
+    ParameterInfo("D_er", 5.5, "h", "ER release duration (absorption window)", "gastric retention 5.5 h (Gande & Rao 2011); illustrative", _POS),
+    ParameterInfo("ka", 1.0, "1/h", "absorption rate", "fitted to Cmax/Tmax of single 10 and 50 mg doses", _NONNEG),
     ParameterInfo("t_lag", 0.0, "h", "absorption lag", "none reported", _NONNEG),
-    ParameterInfo("CL_nr", 2.3, "L/h", "non-renal clearance", "CL/F 11.5 L/h x F (8.5 L/h) minus the renal part", _NONNEG),
-    ParameterInfo("CL_r", 6.2, "L/h", "renal clearance at CrCl 100 mL/min", "renal clearance ~ creatinine clearance (Kochak 1985; Wuis 1989)", _NONNEG),
+    ParameterInfo("CL_nr", 1.3, "L/h", "non-renal clearance", "about 15 % deaminated (label); total CL/F 11.5 L/h kept", _NONNEG),
+    ParameterInfo("CL_r", 7.2, "L/h", "renal clearance at CrCl 100 mL/min", "65-80 % of a dose excreted unchanged / F 0.74 (Wuis 1989, 1990); dose cuts 1/3, 1/2, 2/3 at CrCl band middles (Vlavonou 2014)", _NONNEG),
     ParameterInfo("V_c", 21.3, "L", "central volume", "Vc/F 28.8 L (Kochak 1985) x F", _POS),
     ParameterInfo("Q", 9.5, "L/h", "inter-compartmental clearance", "derived from Kochak 1985 (alpha 1.29, beta 0.191 /h) x F", _NONNEG),
     ParameterInfo("V_p", 14.6, "L", "peripheral volume", "derived as Q", _POS),
@@ -71,14 +71,20 @@ _TABLE = (
     ParameterInfo("V_csf", 0.065, "L", "biophase volume", "plasma-biophase equilibration half-life ~1.5 h", _POS),
     ParameterInfo("V_lum", 0.065, "L", "lumbar CSF volume", "with CL_lum: CSF half-life ~1.5 h after an intrathecal bolus (label)", _POS),
     ParameterInfo("CL_lum", 0.030, "L/h", "clearance out of the lumbar CSF (bulk flow)", "CSF clearance ~30 mL/h (label; 13-80 mL/h measured)", _POS),
-    ParameterInfo("f_it", 0.04, "1", "fraction of intrathecal drug reaching the biophase", "fitted to the ~100x oral/intrathecal dose ratio", _FRACTION),
-    ParameterInfo("Kd", 0.26, "uM", "baclofen (racemate) affinity at GABA-B", "(-)-baclofen 0.13 uM (Bowery 1983), doubled for the racemate", _POS),
+    ParameterInfo("f_it", 0.04, "1", "fraction of intrathecal drug reaching the biophase", "fitted to the ~100x oral/intrathecal dose ratio (60 mg/day oral ~ 0.3-0.8 mg/day intrathecal)", _FRACTION),
+    ParameterInfo("k_sp", 0.552, "1/h", "spinal transfer rate (t1/2 ~ 1.3 h)", "fitted so a 50 ug intrathecal bolus acts most at ~4 h (label); delayed-effect model of Heetla 2016", _POS),
+    ParameterInfo("ke0_cns", 0.46, "1/h", "CNS effect-site equilibration rate", "illustrative, same 1.5 h half-life as the biophase", _NONNEG),
+    ParameterInfo("EC50_cns", 0.7, "mg/L", "plasma level for half-maximal cns_depression", "coma at ~0.7 mg/L in renal failure (Brvar 2007); none at 10-20 mg oral (Schmitz 2017)", _POS),
+    ParameterInfo("n_cns", 4.0, "1", "steepness of cns_depression", "illustrative: coma and seizures only after >= 200 mg ingestions (Leung 2006)", _POS),
+    ParameterInfo("Kd", 0.26, "uM", "baclofen (racemate) affinity at GABA-B", "(-)-baclofen against [3H]GABA 0.13 uM (Bowery 1983), doubled for the racemate", _POS),
     ParameterInfo("g", 0.2, "1", "endogenous GABA tone, in units of its own Kd", "illustrative", _NONNEG),
     ParameterInfo("tau", 20.0, "1", "operational efficacy (receptor reserve)", "illustrative", _POS),
-    ParameterInfo("k_int", 0.00675, "1/h", "agonist-driven receptor loss rate", "receptor binding 74 % / 66 % of control after 3 / 7 days (Kroin 1993, rat)", _NONNEG),
-    ParameterInfo("k_rec", 0.0117, "1/h", "receptor recovery rate (t1/2 ~ 2.5 d)", "same fit as k_int (Kroin 1993)", _POS),
-    ParameterInfo("k_M", 0.0144, "1/h", "counter-adaptation rate (t1/2 ~ 2 d)", "illustrative: withdrawal onset 12-72 h, resolution over days (case series)", _NONNEG),
-    ParameterInfo("phi", 0.4, "1", "extent of homeostatic compensation", "illustrative", _FRACTION),
+    ParameterInfo("k_int", 0.00646, "1/h", "agonist-driven receptor loss rate", "exact fit: R = 0.74 / 0.66 after 3 / 7 days at theta = 1 (Kroin 1993, rat intrathecal)", _NONNEG),
+    ParameterInfo("k_rec", 0.01163, "1/h", "receptor recovery rate (t1/2 ~ 2.5 d)", "same fit as k_int (Kroin 1993)", _POS),
+    ParameterInfo("k_M", 0.0144, "1/h", "counter-adaptation rate, days (t1/2 ~ 2 d)", "illustrative: withdrawal onset 12-72 h, hallucinations 18-31 h, resolution over days (case series)", _NONNEG),
+    ParameterInfo("phi", 0.25, "1", "extent of the fast compensation", "illustrative", _FRACTION),
+    ParameterInfo("k_M2", 0.000963, "1/h", "counter-adaptation rate, months (t1/2 30 d)", "illustrative: tolerance and intrathecal dose creep over 12-18 months (Akman 1993; Heetla 2009)", _NONNEG),
+    ParameterInfo("phi2", 0.25, "1", "extent of the slow compensation", "illustrative", _FRACTION),
     ParameterInfo("WT", 70.0, "kg", "body weight (covariate)", "typical adult", _POS),
     ParameterInfo("CrCl", 100.0, "mL/min", "creatinine clearance (covariate)", "typical adult", _NONNEG),
 )
@@ -90,20 +96,30 @@ _DEFAULT = {p.name: p.default for p in _TABLE}
 
 #: Names of the covariates (set through ``[subjects]`` in scenario files).
 COVARIATES = ("WT", "CrCl")
+#: Their keyword in the API and in scenario files.
+COVARIATE_KEYWORDS = {"WT": "weight_kg", "CrCl": "crcl_ml_min"}
 
 
 @dataclass(frozen=True)
 class Parameters:
-    """Typical values of every model parameter (model-spec v1 names and units).
+    """Typical values of every model parameter (model-spec v2 names and units).
 
-    Immutable; use :meth:`replace` for a changed copy (validated).  ``WT``
-    (kg) and ``CrCl`` (mL/min) are the covariates of the typical subject.
+    Immutable; use :meth:`replace` for a changed copy (validated).  The
+    covariates ``WT`` (kg) and ``CrCl`` (mL/min) are not here: they belong to
+    the subjects (:class:`pkpd.Population`), so they live in one place.
     """
+
+    def __init__(self, **values: float) -> None:  # noqa: D107 - documented above
+        for name in values:
+            check_name(name)
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, values.get(f.name, f.default))
+        self.__post_init__()
 
     F_ir: float = _DEFAULT["F_ir"]
     F_er: float = _DEFAULT["F_er"]
+    D_er: float = _DEFAULT["D_er"]
     ka: float = _DEFAULT["ka"]
-    ka_er: float = _DEFAULT["ka_er"]
     t_lag: float = _DEFAULT["t_lag"]
     CL_nr: float = _DEFAULT["CL_nr"]
     CL_r: float = _DEFAULT["CL_r"]
@@ -116,6 +132,10 @@ class Parameters:
     V_lum: float = _DEFAULT["V_lum"]
     CL_lum: float = _DEFAULT["CL_lum"]
     f_it: float = _DEFAULT["f_it"]
+    k_sp: float = _DEFAULT["k_sp"]
+    ke0_cns: float = _DEFAULT["ke0_cns"]
+    EC50_cns: float = _DEFAULT["EC50_cns"]
+    n_cns: float = _DEFAULT["n_cns"]
     Kd: float = _DEFAULT["Kd"]
     g: float = _DEFAULT["g"]
     tau: float = _DEFAULT["tau"]
@@ -123,8 +143,8 @@ class Parameters:
     k_rec: float = _DEFAULT["k_rec"]
     k_M: float = _DEFAULT["k_M"]
     phi: float = _DEFAULT["phi"]
-    WT: float = _DEFAULT["WT"]
-    CrCl: float = _DEFAULT["CrCl"]
+    k_M2: float = _DEFAULT["k_M2"]
+    phi2: float = _DEFAULT["phi2"]
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -147,8 +167,27 @@ class Parameters:
         return dataclasses.asdict(self)
 
 
+#: Parameters of earlier model versions, with what replaced them.
+REMOVED = {
+    "ka_er": "removed in model v2: extended release is a zero-order release into the gut "
+    "over D_er (h) with bioavailability F_er; set D_er instead",
+}
+
+
 def check_name(name: str) -> None:
-    """Raise :class:`ParameterError` if ``name`` is not a model parameter."""
+    """Raise :class:`ParameterError` unless ``name`` is a settable model parameter.
+
+    Covariates (``WT``, ``CrCl``) are refused with a pointer to the population;
+    parameters of earlier model versions with what replaced them.
+    """
+    if name in REMOVED:
+        raise ParameterError(f"parameters.{name}: {REMOVED[name]}")
+    if name in COVARIATES:
+        keyword = COVARIATE_KEYWORDS[name]
+        raise ParameterError(
+            f"parameters.{name}: {name} is a covariate of the subjects; give it as {keyword} "
+            f"to the population (pkpd.Population.typical({keyword}=...) or sample_population)"
+        )
     if name not in PARAMETER_INFO:
         import difflib
 

@@ -183,3 +183,45 @@ def _day_ticks(ax, days: float) -> None:
     ax.xaxis.set_major_locator(MultipleLocator(step))
     if step > 1 and days <= 60:
         ax.xaxis.set_minor_locator(MultipleLocator(1))
+
+
+def plot_bands(time_h: np.ndarray, readouts: dict, *, percentiles=(5, 50, 95), ax=None):
+    """Median and percentile band of each readout (N, T) against time, one panel each.
+
+    Used by :meth:`pkpd.SimulationResult.plot`.  ``percentiles`` gives the
+    lower, middle and upper percentiles; one subject is drawn as a line.
+    Returns the axes (a list, one per readout).  Uses the current
+    matplotlib backend (inline in a notebook).
+    """
+    import matplotlib.pyplot as plt
+
+    from .model import READOUT_INFO
+
+    names = list(readouts)
+    if ax is None:
+        _, axes = plt.subplots(len(names), 1, figsize=(8, 2.6 * len(names)), sharex=True, squeeze=False)
+        axes = list(axes[:, 0])
+    else:
+        axes = list(np.atleast_1d(ax))
+        if len(axes) != len(names):
+            raise ValueError(f"ax: {len(names)} readouts need {len(names)} axes; got {len(axes)}")
+    days = time_h[-1] > DAYS_AXIS_AFTER_H
+    x = time_h / HOURS_PER_DAY if days else time_h
+    lo, mid, hi = percentiles
+    for a, name in zip(axes, names):
+        v = np.asarray(readouts[name], dtype=float)
+        if v.shape[0] > 1:
+            p_lo, p_mid, p_hi = np.percentile(v, [lo, mid, hi], axis=0)
+            a.fill_between(x, p_lo, p_hi, color=ARM_COLOURS[0], alpha=0.2, linewidth=0,
+                           label=f"{lo:g}th-{hi:g}th percentile")
+            a.plot(x, p_mid, color=ARM_COLOURS[0], label=f"{mid:g}th percentile")
+            a.legend(loc="best", fontsize=8, frameon=False)
+        else:
+            a.plot(x, v[0], color=ARM_COLOURS[0])
+        unit = READOUT_INFO[name][0] if name in READOUT_INFO else ""
+        a.set_ylabel(f"{name}\n({unit})" if unit and unit != "1" else name, fontsize=9)
+        a.grid(True, color="0.9", linewidth=0.6)
+    axes[-1].set_xlabel("time (days)" if days else "time (h)")
+    if days:
+        _day_ticks(axes[-1], float(x[-1]))
+    return axes

@@ -11,6 +11,7 @@ same on every machine.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -18,8 +19,10 @@ import numpy as np
 from scipy.special import ndtri
 
 from .errors import ParameterError
+from .parameters import COVARIATES, PARAMETER_INFO
 
-#: Default between-subject standard deviations of log-parameters (model-spec).
+#: Default between-subject standard deviations of log-parameters (model-spec):
+#: ``CL`` is the total clearance (one eta on both terms, after covariates).
 DEFAULT_OMEGA: Mapping[str, float] = {
     "ka": 0.4,
     "CL": 0.25,
@@ -29,9 +32,24 @@ DEFAULT_OMEGA: Mapping[str, float] = {
     "k_int": 0.3,
 }
 
+#: Parameters that may take a log-normal random effect: ``CL`` and every
+#: parameter whose allowed range is unbounded above (``P exp(eta)`` must stay
+#: in range; fractions such as F_ir are refused).
+VARIABLE = ("CL",) + tuple(
+    name for name, info in PARAMETER_INFO.items() if name not in COVARIATES and info.bounds[1] == math.inf
+)
+
 # Fixed stream numbers: adding a new random quantity must never change the
-# draws of existing ones.
+# draws of existing ones.  Names without a fixed number get one from a CRC32
+# of the name (stable across machines and versions).
 _STREAMS = {"ka": 1, "CL": 2, "V_c": 3, "Kd": 4, "k_M": 5, "k_int": 6, "WT": 101, "CrCl": 102}
+#: Stream of the residual errors (proportional, additive), per observation.
+RESIDUAL_STREAMS = (201, 202)
+
+
+def stream_of(name: str) -> int:
+    """The random stream of a named quantity (eta or covariate)."""
+    return _STREAMS.get(name, 1000 + zlib.crc32(name.encode()))
 _MAX_ATTEMPTS = 10_000
 
 _U64 = np.uint64
@@ -45,20 +63,23 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _U64(31))
 
 
-def standard_normal(seed: int, stream: int, subjects: np.ndarray, attempt: int = 0) -> np.ndarray:
+def standard_normal(seed: int, stream: int, subjects: np.ndarray, attempt=0) -> np.ndarray:
     """Standard normal draws, one per subject index, reproducible everywhere.
 
     Parameters
     ----------
-    seed, stream, attempt : int
+    seed, stream : int
         Non-negative integers that select the draw.
-    subjects : ndarray of int, shape (n,)
-        Subject indices (0-based).
+    subjects : ndarray of int
+        Subject indices (0-based), any shape.
+    attempt : int or ndarray of int
+        A further counter (redraws, or the observation number), broadcast
+        against ``subjects``.
     """
     with np.errstate(over="ignore"):
         key = _splitmix64(np.array([seed], dtype=_U64))
         key = _splitmix64(key ^ _U64(stream))
-        key = _splitmix64(key ^ _U64(attempt))
+        key = _splitmix64(key ^ np.asarray(attempt, dtype=_U64))
         bits = _splitmix64(key ^ np.asarray(subjects, dtype=_U64))
     u = ((bits >> _U64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
     return ndtri(u)
@@ -111,10 +132,179 @@ class Covariate:
 
 def _covariate(value, name: str, seed: int, subjects: np.ndarray) -> np.ndarray:
     if isinstance(value, Covariate):
-        return value.sample(seed, _STREAMS[name], subjects)
+        return value.sample(seed, stream_of(name), subjects)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ParameterError(f"{name}: must be a finite number or a Covariate; got {value!r}")
     return np.full(subjects.shape, float(value))
+
+
+def _finite_number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        raise ParameterError(f"{where}: must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _check_variable(name, where: str) -> None:
+    if name not in VARIABLE:
+        if name in PARAMETER_INFO and name not in COVARIATES:
+            lo, hi, _, _ = PARAMETER_INFO[name].bounds
+            why = f"its range is bounded above ({PARAMETER_INFO[name].rule()}), which P*exp(eta) would cross"
+        else:
+            why = "not a model parameter (expected CL or a positive model parameter such as ka, V_c, Kd)"
+        raise ParameterError(f"{where}: no log-normal variability on {name!r}: {why}")
+
+
+@dataclass(frozen=True, eq=False)
+class Omega:
+    """Covariance of the log-scale random effects (NONMEM's OMEGA block).
+
+    Parameters
+    ----------
+    names : tuple of str
+        Parameters with a random effect (``CL`` or positive model parameters).
+    covariance : ndarray, shape (k, k)
+        Symmetric positive semi-definite covariance of the etas; a zero row
+        and column (omega 0) switches that eta off, the other rows must form
+        a positive-definite block.
+
+    Build it from standard deviations and correlations with
+    :meth:`from_sd`; :data:`DEFAULT_OMEGA` is the spec's diagonal default.
+    """
+
+    names: tuple
+    covariance: np.ndarray
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        for name in names:
+            _check_variable(name, f"omega.{name}")
+        if len(set(names)) != len(names):
+            raise ParameterError(f"omega: a parameter is named twice in {list(names)}")
+        cov = np.array(self.covariance, dtype=float)
+        if cov.shape != (len(names), len(names)):
+            raise ParameterError(
+                f"omega: covariance must be a {len(names)}x{len(names)} matrix for {list(names)}; got shape {cov.shape}"
+            )
+        if not np.all(np.isfinite(cov)):
+            raise ParameterError("omega: every covariance entry must be finite")
+        if not np.allclose(cov, cov.T, rtol=1e-12, atol=0.0):
+            raise ParameterError("omega: the covariance matrix must be symmetric")
+        on = np.diag(cov) > 0
+        if np.any(np.diag(cov) < 0):
+            raise ParameterError("omega: variances (diagonal) must be >= 0")
+        off = ~on
+        if np.any(cov[off][:, on] != 0):
+            bad = names[int(np.flatnonzero(off)[0])]
+            raise ParameterError(f"omega.{bad}: a correlation with an eta whose omega is 0 is impossible")
+        try:
+            chol = np.linalg.cholesky(cov[np.ix_(on, on)]) if np.any(on) else np.zeros((0, 0))
+        except np.linalg.LinAlgError:
+            raise ParameterError(
+                "omega: the covariance matrix must be positive definite (check that the correlations are "
+                "between -1 and 1 and consistent with each other)"
+            ) from None
+        cov.setflags(write=False)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "covariance", cov)
+        object.__setattr__(self, "_chol", chol)
+        object.__setattr__(self, "_on", np.flatnonzero(on))
+
+    @classmethod
+    def from_sd(cls, sd: Mapping[str, float] | None = None, correlation: Mapping | None = None) -> "Omega":
+        """Standard deviations (overriding :data:`DEFAULT_OMEGA`) and correlations.
+
+        ``sd`` maps a name to the standard deviation of its eta (>= 0; 0
+        switches it off); ``correlation`` maps a pair, ``("CL", "V_c")`` or
+        ``"CL,V_c"``, to a correlation coefficient in (-1, 1).
+        """
+        sds = dict(DEFAULT_OMEGA)
+        for name, value in (sd or {}).items():
+            _check_variable(name, f"omega.{name}")
+            value = _finite_number(value, f"omega.{name}")
+            if value < 0:
+                raise ParameterError(f"omega.{name}: must be >= 0 (a standard deviation); got {value!r}")
+            sds[name] = value
+        names = tuple(sds)
+        cov = np.diag([sds[k] ** 2 for k in names])
+        for pair, rho in (correlation or {}).items():
+            key = ",".join(pair) if isinstance(pair, tuple) else str(pair)
+            where = f"correlation.{key}"
+            parts = [p.strip() for p in key.split(",")]
+            if len(parts) != 2 or parts[0] == parts[1]:
+                raise ParameterError(f"{where}: expected two different parameter names like 'CL,V_c'")
+            for p in parts:
+                if p not in sds:
+                    _check_variable(p, where)
+                    raise ParameterError(f"{where}: {p} has no omega; give omega.{p} first")
+            rho = _finite_number(rho, where)
+            if not -1.0 < rho < 1.0:
+                raise ParameterError(f"{where}: a correlation must be in (-1, 1); got {rho!r}")
+            i, j = names.index(parts[0]), names.index(parts[1])
+            if sds[parts[0]] == 0 or sds[parts[1]] == 0:
+                raise ParameterError(f"{where}: both etas need an omega > 0 to be correlated")
+            cov[i, j] = cov[j, i] = rho * sds[parts[0]] * sds[parts[1]]
+        return cls(names, cov)
+
+    @property
+    def sd(self) -> dict[str, float]:
+        """Standard deviation of each eta."""
+        return {k: float(math.sqrt(v)) for k, v in zip(self.names, np.diag(self.covariance))}
+
+    def sample(self, seed: int, subjects: np.ndarray) -> dict[str, np.ndarray]:
+        """Etas of the given subjects: ``L z`` with ``L`` the Cholesky factor.
+
+        ``z`` holds one counter-based standard normal per name (its own
+        stream), so subject i's etas depend only on the seed and i.
+        """
+        etas = {k: np.zeros(subjects.shape) for k in self.names}
+        on = [self.names[i] for i in self._on]
+        z = np.stack([standard_normal(seed, stream_of(k), subjects) for k in on]) if on else None
+        for row, name in enumerate(on):
+            l_row = self._chol[row, : row + 1]
+            if row == 0 or not np.any(l_row[:-1]):
+                etas[name] = math.sqrt(self.covariance[self._on[row], self._on[row]]) * z[row]
+            else:
+                etas[name] = l_row @ z[: row + 1]
+        return etas
+
+
+@dataclass(frozen=True)
+class ResidualError:
+    """Residual error of simulated observations: ``y = f (1 + eps_prop) + eps_add``.
+
+    Parameters
+    ----------
+    readout : str
+        The readout observed (e.g. ``"plasma_mg_per_l"``).
+    proportional : float
+        Standard deviation of ``eps_prop`` (dimensionless, >= 0).
+    additive : float
+        Standard deviation of ``eps_add``, in the readout's unit (>= 0).
+
+    Draws come from the subject's seed, per subject and observation number,
+    so they are the same whatever the chunking.
+    """
+
+    readout: str
+    proportional: float = 0.0
+    additive: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("proportional", "additive"):
+            value = _finite_number(getattr(self, name), f"residual_error.{name}")
+            if value < 0:
+                raise ParameterError(f"residual_error.{name}: must be >= 0 (a standard deviation); got {value!r}")
+            object.__setattr__(self, name, value)
+        if not isinstance(self.readout, str):
+            raise ParameterError(f"residual_error.readout: must be a readout name; got {self.readout!r}")
+
+    def observe(self, values: np.ndarray, seed: int, subjects: np.ndarray) -> np.ndarray:
+        """Simulated measurements of ``values`` (subjects, observations)."""
+        obs = np.arange(values.shape[-1])[None, :]
+        subj = np.asarray(subjects)[:, None]
+        prop = self.proportional * standard_normal(seed, RESIDUAL_STREAMS[0], subj, obs)
+        add = self.additive * standard_normal(seed, RESIDUAL_STREAMS[1], subj, obs)
+        return values * (1.0 + prop) + add
 
 
 @dataclass(frozen=True)
@@ -124,46 +314,86 @@ class Population:
     Attributes
     ----------
     eta : dict of str to ndarray, shape (n,)
-        Log-scale random effects on ka, CL, V_c, Kd, k_M and k_int
-        (zeros without variability).
+        Log-scale random effects (``P_i = P exp(eta_i)``) by parameter name;
+        parameters without one are at their typical value.
     weight_kg : ndarray, shape (n,)
         Body weight, kg.
     crcl_ml_min : ndarray, shape (n,)
         Creatinine clearance, mL/min.
+    subject_ids : ndarray, shape (n,)
+        Subject numbers, counting from 1 (``sample_population`` numbers its
+        subjects 1..n; a subset keeps them).
+    seed : int
+        The seed the subjects were drawn with (residual errors use it too).
     """
 
-    eta: Mapping[str, np.ndarray]
-    weight_kg: np.ndarray
-    crcl_ml_min: np.ndarray
-    subject_ids: np.ndarray = field(default=None)  # 0-based indices in the sampled population
+    eta: Mapping[str, np.ndarray] = field(default_factory=dict)
+    weight_kg: np.ndarray = None
+    crcl_ml_min: np.ndarray = None
+    subject_ids: np.ndarray = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        n = np.shape(self.weight_kg)[0]
-        if self.subject_ids is None:
-            object.__setattr__(self, "subject_ids", np.arange(n))
-        for name, arr in [("weight_kg", self.weight_kg), ("crcl_ml_min", self.crcl_ml_min), *self.eta.items()]:
-            if np.shape(arr) != (n,):
-                raise ParameterError(f"population.{name}: expected shape ({n},); got {np.shape(arr)}")
-        if np.any(~np.isfinite(self.weight_kg)) or np.any(self.weight_kg <= 0):
+        if not isinstance(self.eta, Mapping):
+            raise ParameterError(f"population.eta: must map parameter names to arrays; got {type(self.eta).__name__}")
+        given = [np.shape(a) for a in (self.weight_kg, self.crcl_ml_min, *self.eta.values()) if a is not None]
+        if not given or not given[0]:
+            raise ParameterError(
+                "population: give weight_kg and/or crcl_ml_min with one value per subject, "
+                "or use pkpd.Population.typical(n) or pkpd.sample_population(n)"
+            )
+        n = given[0][0]
+        wt = np.full(n, 70.0) if self.weight_kg is None else np.array(self.weight_kg, dtype=float)
+        cr = np.full(n, 100.0) if self.crcl_ml_min is None else np.array(self.crcl_ml_min, dtype=float)
+        ids = np.arange(1, n + 1) if self.subject_ids is None else np.array(self.subject_ids)
+        eta = {}
+        for name, arr in self.eta.items():
+            _check_variable(name, f"population.eta.{name}")
+            eta[name] = np.array(arr, dtype=float)
+        for name, arr in [("weight_kg", wt), ("crcl_ml_min", cr), ("subject_ids", ids), *eta.items()]:
+            if arr.shape != (n,):
+                raise ParameterError(f"population.{name}: expected one value per subject, shape ({n},); got shape {arr.shape}")
+        for name, arr in eta.items():
+            if not np.all(np.isfinite(arr)):
+                raise ParameterError(f"population.eta.{name}: every value must be finite")
+        if np.any(~np.isfinite(wt)) or np.any(wt <= 0):
             raise ParameterError("population.weight_kg: every value must be finite and > 0")
-        if np.any(~np.isfinite(self.crcl_ml_min)) or np.any(self.crcl_ml_min < 0):
+        if np.any(~np.isfinite(cr)) or np.any(cr < 0):
             raise ParameterError("population.crcl_ml_min: every value must be finite and >= 0")
+        for arr in (wt, cr, ids, *eta.values()):
+            arr.setflags(write=False)
+        object.__setattr__(self, "eta", eta)
+        object.__setattr__(self, "weight_kg", wt)
+        object.__setattr__(self, "crcl_ml_min", cr)
+        object.__setattr__(self, "subject_ids", ids)
+
+    def __repr__(self) -> str:
+        varied = ", ".join(self.eta) or "none"
+        return f"Population(n={self.n}, seed={self.seed}, random effects on: {varied})"
 
     @property
     def n(self) -> int:
         """Number of subjects."""
-        return int(np.shape(self.weight_kg)[0])
+        return int(self.weight_kg.shape[0])
 
     @classmethod
     def typical(cls, n: int = 1, *, weight_kg: float = 70.0, crcl_ml_min: float = 100.0) -> "Population":
         """``n`` identical typical subjects (no random effects)."""
         return sample_population(n, weight_kg=weight_kg, crcl_ml_min=crcl_ml_min)
 
-    def with_covariates(self, *, weight_kg: float | None = None, crcl_ml_min: float | None = None) -> "Population":
-        """The same subjects (same random effects) with fixed covariate values."""
-        wt = self.weight_kg if weight_kg is None else np.full(self.n, float(weight_kg))
-        cr = self.crcl_ml_min if crcl_ml_min is None else np.full(self.n, float(crcl_ml_min))
-        return Population(self.eta, wt, cr, self.subject_ids)
+    def with_covariates(self, *args, weight_kg=None, crcl_ml_min=None) -> "Population":
+        """The same subjects (same random effects) with other covariates.
+
+        ``weight_kg`` (kg) and ``crcl_ml_min`` (mL/min): one value for every
+        subject, or one per subject; by keyword.
+        """
+        if args:
+            raise ParameterError(
+                "with_covariates: give the covariates by keyword, e.g. with_covariates(crcl_ml_min=30)"
+            )
+        wt = self.weight_kg if weight_kg is None else np.broadcast_to(np.asarray(weight_kg, float), (self.n,))
+        cr = self.crcl_ml_min if crcl_ml_min is None else np.broadcast_to(np.asarray(crcl_ml_min, float), (self.n,))
+        return Population(self.eta, wt, cr, self.subject_ids, self.seed)
 
     def subset(self, index) -> "Population":
         """Some of the subjects (a slice or an index array), keeping their ids."""
@@ -172,6 +402,7 @@ class Population:
             self.weight_kg[index],
             self.crcl_ml_min[index],
             self.subject_ids[index],
+            self.seed,
         )
 
 
@@ -182,8 +413,9 @@ def sample_population(
     variability: bool = False,
     weight_kg: float | Covariate = 70.0,
     crcl_ml_min: float | Covariate = 100.0,
-    omega: Mapping[str, float] | None = None,
-    first_subject: int = 0,
+    omega: Mapping[str, float] | Omega | None = None,
+    correlation: Mapping | None = None,
+    first_subject: int = 1,
 ) -> Population:
     """Draw ``n`` subjects.
 
@@ -194,35 +426,41 @@ def sample_population(
     seed : int
         Seed, >= 0.  Same seed, same subjects, on every machine.
     variability : bool
-        Draw log-normal random effects with standard deviations ``omega``
-        (default :data:`DEFAULT_OMEGA`); otherwise every eta is 0.
+        Draw log-normal random effects (``omega``, default
+        :data:`DEFAULT_OMEGA`); otherwise there are none.
     weight_kg, crcl_ml_min : float or Covariate
         Fixed value, or a truncated normal sampled per subject (always
         sampled, whatever ``variability`` says).
-    omega : mapping, optional
-        Overrides of :data:`DEFAULT_OMEGA` (standard deviations, >= 0).
+    omega : mapping or Omega, optional
+        Standard deviations overriding :data:`DEFAULT_OMEGA` for any
+        parameter in :data:`VARIABLE` (0 switches one off), or a whole
+        :class:`Omega` block.
+    correlation : mapping, optional
+        Correlations between etas, e.g. ``{("CL", "V_c"): 0.5}`` (with a
+        mapping ``omega`` only); the resulting matrix must be positive definite.
     first_subject : int
-        Index of the first subject: ``sample_population(5, first_subject=10)``
-        gives subjects 10..14 of a larger population.
+        Number of the first subject (subjects count from 1):
+        ``sample_population(5, first_subject=11)`` gives subjects 11..15 of a
+        larger population, identical to theirs.
     """
-    for name, v, lo in (("n", n, 1), ("seed", seed, 0), ("first_subject", first_subject, 0)):
+    for name, v, lo in (("n", n, 1), ("seed", seed, 0), ("first_subject", first_subject, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ParameterError(f"{name}: must be an integer >= {lo}; got {v!r}")
-    om = dict(DEFAULT_OMEGA)
-    for k, v in (omega or {}).items():
-        if k not in DEFAULT_OMEGA:
-            raise ParameterError(f"omega.{k}: no variability on this parameter (expected one of {', '.join(DEFAULT_OMEGA)})")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ParameterError(f"omega.{k}: must be finite and >= 0; got {v!r}")
-        om[k] = float(v)
+    if isinstance(omega, Omega):
+        if correlation:
+            raise ParameterError("correlation: give correlations inside the Omega block, not beside it")
+        block = omega
+    elif omega is None or isinstance(omega, Mapping):
+        block = Omega.from_sd(omega, correlation)
+    else:
+        raise ParameterError(f"omega: expected a mapping of standard deviations or an Omega; got {type(omega).__name__}")
     subjects = np.arange(first_subject, first_subject + n)
-    eta = {
-        k: (om[k] * standard_normal(seed, _STREAMS[k], subjects) if variability else np.zeros(n))
-        for k in DEFAULT_OMEGA
-    }
+    counters = subjects - 1  # the random streams count subjects from 0
+    eta = {k: v for k, v in block.sample(seed, counters).items() if np.any(v)} if variability else {}
     return Population(
         eta,
-        _covariate(weight_kg, "WT", seed, subjects),
-        _covariate(crcl_ml_min, "CrCl", seed, subjects),
+        _covariate(weight_kg, "WT", seed, counters),
+        _covariate(crcl_ml_min, "CrCl", seed, counters),
         subjects,
+        int(seed),
     )

@@ -181,6 +181,20 @@ class Regimen:
         ends += [i.stop_h for i in self.infusions]
         return max(ends) if ends else None
 
+    def event_count(self, duration_h: float) -> int:
+        """Doses and infusion changes up to ``duration_h``, counted without expanding them.
+
+        What the resource estimate reads before any dose array is built (a
+        dose every microsecond for a month is refused, not allocated).
+        """
+        total = 2 * len(self.infusions)
+        for d in self.doses:
+            if d.at_h > duration_h:
+                continue
+            n = 1 if d.every_h is None else math.floor((duration_h - d.at_h) / d.every_h + 1e-9) + 1
+            total += n if d.count is None else min(n, d.count)
+        return total
+
 
 def stepped(
     amounts_mg: Iterable[float],

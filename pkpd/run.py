@@ -37,7 +37,12 @@ from . import metrics
 from .errors import PkpdError, ResourceError
 from .population import sample_population
 from .scenario import Arm, Scenario
-from .simulate import READOUTS, available_memory_bytes, output_times, simulate
+from .resources import available_memory_bytes
+from .simulate import Grid, SaveAt, iter_chunks, output_times
+
+#: Readouts the metrics and the figure read on the summary grid.
+SUMMARY_READOUTS = ("plasma_mg_per_l", "csf_mg_per_l", "occupancy", "receptor_density", "adaptation",
+                    "excitability", "cns_depression")
 
 #: Readouts kept for the figure.
 PLOT_READOUTS = (
@@ -103,64 +108,41 @@ class EvaluationGrid:
 
     Attributes
     ----------
-    time_h : ndarray (T,)
-        Every evaluation time, sorted, h.
     output_time_h : ndarray (To,)
         The scenario's output grid, exactly as written to the CSV, h.
-    output_index : ndarray (To,)
-        Where each output time sits in ``time_h``.
-    summary_index : ndarray (Ts,)
-        Where the summary grid sits in ``time_h``.
+    summary_time_h : ndarray (Ts,)
+        The summary grid (metrics and figure), h.
     interval : (float, float) or None
         The last dosing interval, h.
-    interval_time_h, interval_index : ndarray (Ti,) or None
-        A uniform grid over ``interval`` (even number of steps) and where it
-        sits in ``time_h``.
+    interval_time_h : ndarray (Ti,) or None
+        A uniform grid over ``interval`` (even number of steps), h.
     """
 
-    time_h: np.ndarray
     output_time_h: np.ndarray
-    output_index: np.ndarray
-    summary_index: np.ndarray
+    summary_time_h: np.ndarray
     interval: tuple[float, float] | None = None
     interval_time_h: np.ndarray | None = None
-    interval_index: np.ndarray | None = None
+
+    def save_at(self, *, output: bool) -> SaveAt:
+        """What a chunk saves: the CSV readouts on the output grid (when written),
+        the metric and figure readouts on the summary grid, plasma on the interval grid."""
+        grids = {"summary": Grid(self.summary_time_h, SUMMARY_READOUTS)}
+        if output:
+            grids["output"] = Grid(self.output_time_h, pio.TIMECOURSE_READOUTS)
+        if self.interval_time_h is not None:
+            grids["interval"] = Grid(self.interval_time_h, ("plasma_mg_per_l",))
+        return SaveAt(**grids)
 
     @property
-    def summary_time_h(self) -> np.ndarray:
-        return self.time_h[self.summary_index]
-
-
-def _merge(first: np.ndarray, *others: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Sorted union; a time within ``tol`` of one already kept is dropped.
-
-    Earlier arrays win, so the output grid keeps its exact values.
-    """
-    kept = np.unique(first)
-    for extra in others:
-        extra = np.unique(extra)
-        if kept.size and extra.size:
-            i = np.searchsorted(kept, extra)
-            below = kept[np.clip(i - 1, 0, kept.size - 1)]
-            above = kept[np.clip(i, 0, kept.size - 1)]
-            extra = extra[(np.abs(extra - below) > tol) & (np.abs(above - extra) > tol)]
-        if extra.size > 1:
-            extra = extra[np.concatenate([[True], np.diff(extra) > tol])]
-        kept = np.sort(np.concatenate([kept, extra]))
-    return kept
-
-
-def _locate(grid: np.ndarray, times: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Index in ``grid`` of the element within ``tol`` of each time."""
-    return np.searchsorted(grid, np.asarray(times) - tol, side="left")
+    def n_times(self) -> int:
+        """Distinct evaluation times (an upper bound: the grids overlap)."""
+        return sum(g.size for g in (self.output_time_h, self.summary_time_h, self.interval_time_h) if g is not None)
 
 
 def evaluation_grid(
     duration_h: float, output_step_h: float, interval: tuple[float, float] | None = None
 ) -> EvaluationGrid:
-    """Join the output grid, the summary grid and the fine interval grid."""
-    out = output_times(duration_h, output_step_h)
-    summary = output_times(duration_h, summary_step_h(duration_h))
+    """The output grid, the summary grid and the fine interval grid of one arm."""
     fine = None
     if interval is not None:
         a, b = interval
@@ -168,15 +150,11 @@ def evaluation_grid(
         n = min(n + (n % 2), 4000)
         fine = a + (b - a) * (np.arange(n + 1) / n)
         fine[-1] = b
-    times = _merge(out, summary, *([] if fine is None else [fine]))
     return EvaluationGrid(
-        time_h=times,
-        output_time_h=out,
-        output_index=_locate(times, out),
-        summary_index=_locate(times, summary),
+        output_time_h=output_times(duration_h, output_step_h),
+        summary_time_h=output_times(duration_h, summary_step_h(duration_h)),
         interval=interval,
         interval_time_h=fine,
-        interval_index=None if fine is None else _locate(times, fine),
     )
 
 
@@ -333,8 +311,8 @@ def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None
         evaluation_grid(scenario.duration_h, scenario.output_step_h, _interval(arm, scenario.duration_h))
         for arm in scenario.arms
     )
-    n_times = max(g.time_h.size for g in grids)
-    n_summary = grids[0].summary_index.size
+    n_times = max(g.n_times for g in grids)
+    n_summary = grids[0].summary_time_h.size
     n_out = max(g.output_time_h.size for g in grids)
     # the chunk being simulated, plus the time courses of two chunks waiting to be written
     per_subject = n_times * BYTES_PER_SUBJECT_TIME + 2 * n_out * len(pio.TIMECOURSE_READOUTS) * 8
@@ -433,35 +411,29 @@ def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, pro
     values: dict[str, list[np.ndarray]] = {name: [] for name in metrics.METRIC_NAMES}
     sample: dict[str, list[np.ndarray]] = {name: [] for name in PLOT_READOUTS}
     kept = 0
-    for start in range(0, n, chunk):
-        part = pop.subset(slice(start, min(start + chunk, n)))
+    chunks = iter_chunks(arm.regimen, duration_h=scenario.duration_h, parameters=arm.parameters, population=pop,
+                         save=grid.save_at(output=writer is not None), chunk_size=chunk)
+    while True:
         try:
-            res = simulate(
-                arm.regimen,
-                duration_h=scenario.duration_h,
-                parameters=arm.parameters,
-                population=part,
-                times_h=grid.time_h,
-                outputs=READOUTS,
-                threads=SIMULATE_THREADS,
-                keep_states=True,
-            )
+            res = next(chunks, None)
         except PkpdError as exc:  # name the file and the arm
             where = scenario.source if len(scenario.arms) == 1 else f"{scenario.source}: arm '{arm.name}'"
             raise type(exc)(f"{where}: {exc}") from None
+        if res is None:
+            break
         if writer is not None:
-            out = {name: res.readout(name, grid.output_index) for name in pio.TIMECOURSE_READOUTS}
-            writer.submit(arm.name, res.subject_ids + 1, grid.output_time_h, out)
+            out = res.grids["output"]
+            writer.submit(arm.name, res.subject_ids, out.time_h, dict(out.readouts))
         chunk_metrics = _chunk_metrics(arm.name, grid, res, last_dose, warnings)
         for name in metrics.METRIC_NAMES:
             values[name].append(chunk_metrics[name])
         if plot and kept < PLOT_SUBJECTS:
-            take = min(PLOT_SUBJECTS - kept, part.n)
+            take = min(PLOT_SUBJECTS - kept, res.n_subjects)
             for name in PLOT_READOUTS:
-                sample[name].append(res.readout(name, grid.summary_index)[:take].astype(np.float32))
+                sample[name].append(res.grids["summary"].readouts[name][:take].astype(np.float32))
             kept += take
+        done += res.n_subjects
         del res
-        done += part.n
         if progress is not None:
             progress(done, total)
     return ArmOutcome(
@@ -522,15 +494,15 @@ class _BackgroundWriter:
 def _chunk_metrics(arm: str, grid: EvaluationGrid, res, last_dose: float | None, warnings: list[str]):
     """Metrics of one chunk; never raises (a failure leaves the cells empty)."""
     try:
-        idx = grid.summary_index
+        summary = res.grids["summary"]
         with np.errstate(all="ignore"):
             return metrics.subject_metrics(
-                grid.time_h[idx],
-                {k: res.readout(k, idx) for k in ("plasma_mg_per_l", "occupancy", "receptor_density", "excitability")},
+                summary.time_h,
+                dict(summary.readouts),
                 interval=grid.interval,
                 stop_h=last_dose,
                 interval_t_h=grid.interval_time_h,
-                interval_plasma=None if grid.interval_index is None else res.readout("plasma_mg_per_l", grid.interval_index),
+                interval_plasma=res.grids["interval"].readouts["plasma_mg_per_l"] if "interval" in res.grids else None,
             )
     except Exception as exc:  # the summary must never make a run fail
         message = f"summary: metrics of arm '{arm}' could not be computed ({type(exc).__name__}: {exc}); cells left empty"

@@ -1,39 +1,44 @@
-"""The front door: validate, build the batch, call the solver, package the result."""
+"""The front door: validate, build the batch, call the solver, package the result.
+
+``simulate`` runs one population through one regimen (or one regimen per
+subject); ``simulate_arms`` runs the same population through several named
+regimens; ``iter_chunks`` yields the same results chunk by chunk of subjects,
+for callers that stream them (the command line writes each chunk and keeps
+only its metrics).  What is saved is declared up front with :class:`SaveAt`:
+named time grids, each with the readouts wanted on it.
+"""
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Sequence
 
 import numpy as np
 
-from . import model
-from .errors import ParameterError, RegimenError, ResourceError, SolverError
+from . import events, model, resources
+from .errors import ParameterError, RegimenError, SolverError
 from .parameters import Parameters, default_parameters
-from .population import Population
-from .regimen import DOSE_ROUTES, Regimen
+from .population import Population, ResidualError
+from .regimen import Dose, Infusion, Regimen
 from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .units import TIME_TOLERANCE_H
 
 READOUTS = model.READOUTS
 
-#: Subjects integrated together; bounds working memory (about 1 kB per
-#: subject per output time at most).
+#: Subjects integrated together; bounds working memory.
 DEFAULT_CHUNK = 4096
-#: Below this many subjects a chunk is not split further for threading.
-MIN_CHUNK = 256
-#: Threads used by default.  One: on the 2-core reference machine a second
-#: thread measured slower (the work is memory-bound numpy loops).
-MAX_THREADS = 1
 #: Default bound on the integration step, h.  With 3-stage Radau collocation
 #: and exact PK this keeps the receptor readouts within about 1e-7 of the
 #: exact solution for oral dosing (tests/test_accuracy.py).
 DEFAULT_MAX_STEP_H = 0.5
+#: Output times per block when readouts are computed from states (small
+#: temporaries are recycled instead of page-faulted afresh).
 _TIME_BLOCK = 32
+#: Name of the grid built from ``output_step_h`` / ``times_h``.
+MAIN_GRID = "output"
 
 
 def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
@@ -44,121 +49,7 @@ def output_times(duration_h: float, output_step_h: float) -> np.ndarray:
     """
     k = np.arange(int(math.floor(duration_h / output_step_h)) + 2)
     t = k * output_step_h
-    return np.concatenate([t[t < duration_h - 1e-9], [duration_h]])
-
-
-class Readouts(Mapping):
-    """The readouts of a run: a read-only ``{name: ndarray (N, T)}`` mapping.
-
-    Either computed already (the default), or, when the run kept its states
-    (``simulate(..., keep_states=True)``), computed from them when first
-    asked for and cached.  :meth:`at` gives a readout at some output times
-    only, without computing it everywhere (what a summary over a fine grid
-    and a CSV over a coarse one need).
-    """
-
-    def __init__(self, names, states: Mapping[str, np.ndarray], parameters: Mapping[str, np.ndarray],
-                 computed: Mapping[str, np.ndarray] | None = None):
-        self._names = tuple(names)
-        self._states = states  # name -> (N, T)
-        self._columns = {k: np.asarray(v)[:, None] for k, v in parameters.items()}  # (N, 1)
-        self._cache: dict[str, np.ndarray] = dict(computed or {})
-        self._lock = threading.Lock()
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._names:
-            raise KeyError(name)
-        with self._lock:
-            value = self._cache.get(name)
-            if value is None:
-                value = self._cache[name] = model.readout(name, self._states, self._columns)
-        return value
-
-    def at(self, name: str, time_index) -> np.ndarray:
-        """Readout ``name`` at the output times ``time_index`` only, shape (N, len)."""
-        if name not in self._names:
-            raise KeyError(name)
-        if name in self._cache:
-            return self._cache[name][:, time_index]
-        states = {k: self._states[k][:, time_index] for k in model.READOUT_STATES[name]}
-        return model.readout(name, states, self._columns)
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """What :func:`simulate` returns.
-
-    Attributes
-    ----------
-    time_h : ndarray (T,)
-        Output times, h.
-    readouts : mapping of str to ndarray (N, T)
-        The readouts asked for (see :data:`READOUTS` and
-        :data:`pkpd.model.READOUT_INFO` for units), computed on first access.
-    parameters : dict of str to ndarray (N,)
-        Individual parameter values used (after covariates and variability),
-        every model-spec name plus ``CL`` (L/h).
-    subject_ids : ndarray (N,)
-        0-based index of each subject in its sampled population.
-    amounts : dict of str to ndarray (N, T) or None
-        State amounts (mg) when asked for with ``amounts=True``, including
-        ``A_elim`` (cumulative amount eliminated) and ``A_input`` (cumulative
-        amount that entered the body, after bioavailability).
-    """
-
-    time_h: np.ndarray
-    readouts: Mapping[str, np.ndarray]
-    parameters: Mapping[str, np.ndarray]
-    subject_ids: np.ndarray
-    amounts: Mapping[str, np.ndarray] | None = None
-
-    def __getattr__(self, name: str):
-        readouts = object.__getattribute__(self, "readouts")
-        if name in readouts:
-            return readouts[name]
-        if name in READOUTS:
-            raise AttributeError(f"readout {name!r} was not requested (outputs=...)")
-        raise AttributeError(name)
-
-    @property
-    def n_subjects(self) -> int:
-        return int(self.subject_ids.shape[0])
-
-    def readout(self, name: str, time_index=None) -> np.ndarray:
-        """One readout, shape (N, T), or (N, len(time_index)) at some output times."""
-        if time_index is None:
-            return getattr(self, name)
-        if isinstance(self.readouts, Readouts):
-            return self.readouts.at(name, time_index)
-        return np.asarray(self.readouts[name])[:, time_index]
-
-    def to_table(self, arm: str | None = None) -> dict[str, np.ndarray]:
-        """Long format: one row per subject and time, as a dict of 1-D columns.
-
-        Columns: ``arm`` (when given), ``subject`` (1-based), ``time_h`` and
-        each readout, ordered by subject then time.
-        """
-        n, t = self.n_subjects, self.time_h.size
-        table: dict[str, np.ndarray] = {}
-        if arm is not None:
-            table["arm"] = np.full(n * t, arm, dtype=object)
-        table["subject"] = np.repeat(self.subject_ids + 1, t)
-        table["time_h"] = np.tile(self.time_h, n)
-        for name in self.readouts:
-            table[name] = np.asarray(self.readouts[name]).reshape(-1)
-        return table
-
-    def to_dataframe(self, arm: str | None = None):
-        """:meth:`to_table` as a pandas DataFrame (needs the optional pandas)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.to_table(arm))
+    return np.concatenate([t[t < duration_h - TIME_TOLERANCE_H], [duration_h]])
 
 
 def _positive(name: str, value) -> float:
@@ -169,131 +60,421 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
-def _check_times(times_h, duration_h: float) -> np.ndarray:
-    t = np.asarray(times_h, dtype=float)
-    if t.ndim != 1 or t.size == 0:
-        raise ParameterError(f"times_h: must be a non-empty 1-D sequence; got shape {t.shape}")
-    if not np.all(np.isfinite(t)) or t[0] < 0 or t[-1] > duration_h or np.any(np.diff(t) <= 0):
-        raise ParameterError(
-            f"times_h: must be finite, strictly increasing and within [0, {duration_h:g}]"
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One named grid of :class:`SaveAt`: output times and the readouts saved on them.
+
+    Parameters
+    ----------
+    times_h : sequence of float
+        Strictly increasing times in [0, duration_h], h.
+    readouts : sequence of str
+        Names from :data:`READOUTS` (default all).
+    """
+
+    times_h: np.ndarray
+    readouts: tuple[str, ...] = READOUTS
+
+    def __post_init__(self) -> None:
+        t = np.array(self.times_h, dtype=float)
+        if t.ndim != 1 or t.size == 0:
+            raise ParameterError(f"times_h: must be a non-empty 1-D sequence; got shape {t.shape}")
+        if not np.all(np.isfinite(t)) or t[0] < 0 or np.any(np.diff(t) <= 0):
+            raise ParameterError("times_h: must be finite, >= 0 and strictly increasing")
+        if isinstance(self.readouts, str):
+            raise ParameterError(f"readouts: expected a sequence of names; got the string {self.readouts!r}")
+        names = tuple(self.readouts)
+        unknown = [o for o in names if o not in READOUTS]
+        if unknown:
+            raise ParameterError(f"outputs: unknown readout {unknown[0]!r} (expected some of {', '.join(READOUTS)})")
+        object.__setattr__(self, "times_h", _readonly(t))
+        object.__setattr__(self, "readouts", names)
+
+
+@dataclass(frozen=True)
+class SaveAt:
+    """What to save: named grids (``SaveAt(output=Grid(...), summary=Grid(...))``).
+
+    The run integrates through the union of the grids (each time exactly) and
+    saves, on each grid, only the readouts it names.
+    """
+
+    grids: Mapping[str, Grid]
+
+    def __init__(self, **grids: Grid) -> None:
+        if not grids:
+            raise ParameterError("save: name at least one grid, e.g. SaveAt(output=Grid(times_h))")
+        for name, grid in grids.items():
+            if not isinstance(grid, Grid):
+                raise ParameterError(f"save.{name}: expected a pkpd.Grid; got {type(grid).__name__}")
+        object.__setattr__(self, "grids", MappingProxyType(dict(grids)))
+
+    def union(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """All times (sorted; times within the tolerance merged) and where each grid sits in them."""
+        all_t = np.unique(np.concatenate([g.times_h for g in self.grids.values()]))
+        if all_t.size > 1:
+            all_t = all_t[np.concatenate([[True], np.diff(all_t) > TIME_TOLERANCE_H])]
+        where = {k: np.searchsorted(all_t, g.times_h - TIME_TOLERANCE_H, side="left") for k, g in self.grids.items()}
+        return all_t, where
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The readouts saved on one grid: ``time_h`` (T,) and ``{name: (N, T)}``, read-only."""
+
+    time_h: np.ndarray
+    readouts: Mapping[str, np.ndarray]
+
+    def __getattr__(self, name: str):
+        readouts = object.__getattribute__(self, "readouts")
+        if name in readouts:
+            return readouts[name]
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
+class SolverStats:
+    """What the integration took, as scipy's ``OdeResult`` reports it.
+
+    Attributes
+    ----------
+    nodes : int
+        Integration nodes on the shared grid (steps + 1).
+    exponentials : int
+        Distinct step propagators computed (matrix exponentials or squarings).
+    chunks : int
+        Chunks of subjects integrated.
+    """
+
+    nodes: int
+    exponentials: int
+    chunks: int
+
+
+@dataclass(frozen=True, repr=False)
+class SimulationResult:
+    """What :func:`simulate` returns; every array is read-only.
+
+    Attributes
+    ----------
+    time_h : ndarray (T,)
+        Times of the main grid, h.
+    readouts : mapping of str to ndarray (N, T)
+        The readouts saved on the main grid (units: :data:`pkpd.model.READOUT_INFO`);
+        also reachable as attributes (``result.plasma_mg_per_l``).
+    parameters : mapping of str to ndarray (N,)
+        Individual parameter values used (after covariates and variability):
+        every model-spec name, ``WT`` (kg), ``CrCl`` (mL/min) and ``CL`` (L/h).
+    subject_ids : ndarray (N,)
+        Subject numbers, counting from 1, as everywhere in pkpd.
+    grids : mapping of str to Saved
+        Every grid of the :class:`SaveAt` (the main one included).
+    amounts : mapping of str to ndarray (N, T) or None
+        With ``amounts=True``: every linear state (mg; ``C_cns`` in mg/L),
+        ``A_elim`` (cumulative amount eliminated) and ``A_input`` (cumulative
+        amount that entered the body, after bioavailability).
+    observed : ndarray (N, T) or None
+        Simulated measurements of ``residual_error.readout`` on the main grid.
+    stats : SolverStats
+        Nodes, exponentials and chunks of the integration.
+    """
+
+    time_h: np.ndarray
+    readouts: Mapping[str, np.ndarray]
+    parameters: Mapping[str, np.ndarray]
+    subject_ids: np.ndarray
+    grids: Mapping[str, Saved] = field(default_factory=dict)
+    amounts: Mapping[str, np.ndarray] | None = None
+    observed: np.ndarray | None = None
+    observed_readout: str | None = None
+    stats: SolverStats | None = None
+    main_grid: str = MAIN_GRID
+
+    def __getattr__(self, name: str):
+        readouts = object.__getattribute__(self, "readouts")
+        if name in readouts:
+            return readouts[name]
+        if name in READOUTS:
+            raise AttributeError(f"readout {name!r} was not saved (ask for it with outputs=... or a SaveAt grid)")
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        t = self.time_h
+        span = f"{t[0]:g}-{t[-1]:g} h" if t.size else "no times"
+        return (
+            f"SimulationResult({self.n_subjects} subject{'s' * (self.n_subjects != 1)}, {t.size} times {span}, "
+            f"readouts: {', '.join(self.readouts)})"
         )
-    return t
+
+    @property
+    def n_subjects(self) -> int:
+        return int(self.subject_ids.shape[0])
+
+    def readout(self, name: str) -> np.ndarray:
+        """One readout of the main grid, shape (N, T)."""
+        if name not in self.readouts:
+            return getattr(self, name)  # the clear AttributeError
+        return self.readouts[name]
+
+    #: Units of the columns of :meth:`to_table`.
+    @property
+    def units(self) -> dict[str, str]:
+        out = {"arm": "", "subject": "", "time_h": "h", "weight_kg": "kg", "crcl_ml_min": "mL/min"}
+        out.update({k: model.READOUT_INFO[k][0] for k in self.readouts})
+        if self.observed is not None:
+            out["observed"] = model.READOUT_INFO[self.observed_readout][0]
+        return out
+
+    def to_table(self, arm: str | None = None) -> dict[str, np.ndarray]:
+        """Long format: one row per subject and time, as a dict of 1-D columns.
+
+        Columns: ``arm`` (when given), ``subject`` (from 1), ``time_h`` (h),
+        each readout (units in :attr:`units`), ``observed`` (with a residual
+        error), then the covariates in force, ``weight_kg`` and
+        ``crcl_ml_min``; ordered by subject then time.
+        """
+        n, t = self.n_subjects, self.time_h.size
+        table: dict[str, np.ndarray] = {}
+        if arm is not None:
+            table["arm"] = np.full(n * t, arm, dtype=object)
+        table["subject"] = np.repeat(self.subject_ids, t)
+        table["time_h"] = np.tile(self.time_h, n)
+        for name in self.readouts:
+            table[name] = self.readouts[name].reshape(-1)
+        if self.observed is not None:
+            table["observed"] = self.observed.reshape(-1)
+        table["weight_kg"] = np.repeat(self.parameters["WT"], t)
+        table["crcl_ml_min"] = np.repeat(self.parameters["CrCl"], t)
+        return table
+
+    def to_dataframe(self, arm: str | None = None):
+        """:meth:`to_table` as a pandas DataFrame (needs the optional extra ``pkpd[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install 'pkpd[pandas]'") from None
+        return pd.DataFrame(self.to_table(arm))
+
+    def plot(self, readouts: Sequence[str] | None = None, *, percentiles=(5, 50, 95), ax=None):
+        """Median and percentile band of each readout against time; returns the matplotlib axes.
+
+        One panel per readout (default: plasma and excitability where saved).
+        """
+        from .plotting import plot_bands
+
+        names = readouts or [k for k in ("plasma_mg_per_l", "excitability") if k in self.readouts] or list(self.readouts)
+        return plot_bands(self.time_h, {k: self.readout(k) for k in names}, percentiles=percentiles, ax=ax)
 
 
-@dataclass
-class _Events:
-    """Doses and infusions of one chunk of subjects, on the shared grid."""
-
-    dose_subject: np.ndarray
-    dose_state: np.ndarray
-    dose_time: np.ndarray
-    dose_amount: np.ndarray  # mg entering the state (after bioavailability)
-    inf_subject: np.ndarray
-    inf_input: np.ndarray
-    inf_start: np.ndarray
-    inf_stop: np.ndarray
-    inf_rate: np.ndarray  # mg/h
+def _regimen_error(value, where: str = "regimen") -> RegimenError:
+    if isinstance(value, (Dose, Infusion)):
+        hint = f"wrap it in a regimen: pkpd.Regimen({'doses' if isinstance(value, Dose) else 'infusions'}=[...])"
+    elif isinstance(value, str):
+        hint = "a route name is not a regimen; build one, e.g. pkpd.Regimen(doses=[pkpd.Dose('oral_ir', 10)])"
+    elif isinstance(value, Mapping):
+        hint = "for named arms use pkpd.simulate_arms({name: regimen, ...})"
+    else:
+        hint = "expected a pkpd.Regimen or a sequence of them, one per subject"
+    return RegimenError(f"{where}: not a regimen ({type(value).__name__}); {hint}")
 
 
-def _events(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> _Events:
-    """Expand each subject's regimen into dose and infusion arrays."""
-    by_regimen: dict[int, list[int]] = {}
-    for i, reg in enumerate(regimens):
-        by_regimen.setdefault(id(reg), []).append(i)
-    ds, dst, dt, da = [], [], [], []
-    isub, iinp, ist, isp, irt = [], [], [], [], []
-    for members in by_regimen.values():
-        reg = regimens[members[0]]
-        subj = np.asarray(members)
-        t, route, amount = reg.dose_events(duration_h)
-        for r_idx, name in enumerate(DOSE_ROUTES):
-            sel = route == r_idx
-            if not np.any(sel):
-                continue
-            state, f_name, lagged = model.DOSE_TARGETS[name]
-            shape = (subj.size, int(sel.sum()))
-            times = np.broadcast_to(t[sel][None, :] + (ind["t_lag"][subj][:, None] if lagged else 0.0), shape)
-            amounts = np.broadcast_to(amount[sel][None, :] * (ind[f_name][subj][:, None] if f_name else 1.0), shape)
-            keep = times <= duration_h
-            ds.append(np.broadcast_to(subj[:, None], times.shape)[keep])
-            dst.append(np.full(int(keep.sum()), state))
-            dt.append(times[keep])
-            da.append(amounts[keep])
-        for inf in reg.infusions:
-            if inf.start_h >= duration_h:
-                continue
-            isub.append(subj)
-            iinp.append(np.full(subj.size, model.INPUTS.index(inf.route)))
-            ist.append(np.full(subj.size, inf.start_h))
-            isp.append(np.full(subj.size, min(inf.stop_h, duration_h)))
-            irt.append(np.full(subj.size, inf.rate_mg_per_h))
+def _regimens(regimen, population: Population | None) -> tuple[list[Regimen], Population]:
+    """One regimen per subject, and the population (default: typical subjects)."""
+    if isinstance(regimen, Regimen):
+        regs = None
+    elif isinstance(regimen, (str, bytes, Mapping, Dose, Infusion)) or not isinstance(regimen, Sequence):
+        raise _regimen_error(regimen)
+    else:
+        regs = list(regimen)
+        for i, r in enumerate(regs):
+            if not isinstance(r, Regimen):
+                raise _regimen_error(r, f"regimen[{i}]")
+    if population is None:
+        population = Population.typical(1 if regs is None else max(len(regs), 1))
+    if not isinstance(population, Population):
+        raise ParameterError(f"population: expected a pkpd.Population; got {type(population).__name__}")
+    if regs is None:
+        regs = [regimen] * population.n
+    elif len(regs) != population.n:
+        raise RegimenError(f"regimen: {len(regs)} regimens for {population.n} subjects")
+    return regs, population
 
-    def cat(parts, dtype=float):
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
-    return _Events(
-        dose_subject=cat(ds, int), dose_state=cat(dst, int), dose_time=cat(dt), dose_amount=cat(da),
-        inf_subject=cat(isub, int), inf_input=cat(iinp, int), inf_start=cat(ist), inf_stop=cat(isp),
-        inf_rate=cat(irt),
+def _save(duration_h: float, save, output_step_h, times_h, outputs) -> SaveAt:
+    if save is not None:
+        if not isinstance(save, SaveAt):
+            raise ParameterError(f"save: expected a pkpd.SaveAt; got {type(save).__name__}")
+    else:
+        t = output_times(duration_h, _positive("output_step_h", output_step_h)) if times_h is None else times_h
+        save = SaveAt(**{MAIN_GRID: Grid(t, tuple(outputs))})
+    for name, grid in save.grids.items():
+        if grid.times_h[-1] > duration_h + TIME_TOLERANCE_H:
+            raise ParameterError(f"times_h: must be within [0, {duration_h:g}] h (grid '{name}' ends at {grid.times_h[-1]:g})")
+    return save
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided once for the whole population (so chunks agree)."""
+
+    duration_h: float
+    save: SaveAt
+    times: np.ndarray  # union of the grids, h
+    where: dict  # grid -> indices into times
+    nodes: np.ndarray
+    record_index: np.ndarray
+    amounts: bool
+    chunk: int
+    main: str  # name of the main grid
+
+
+def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size) -> _Plan:
+    times, where = save.union()
+    n = len(regimens)
+    per_subject_events = max((r.event_count(duration_h) for r in {id(r): r for r in regimens}.values()), default=0)
+    saved = sum(g.times_h.size * len(g.readouts) for g in save.grids.values())
+    saved += times.size * (len(model.LINEAR_STATES) + 1) if amounts else 0
+    crude_nodes = duration_h / max_step_h + times.size + 40 * per_subject_events
+    resources.check(resources.estimate(n_subjects=n, saved_values_per_subject=saved,
+                                       events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size))
+    nodes, record_index = time_grid(
+        times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
+    )
+    main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
+    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, chunk_size, main)
+
+
+def iter_chunks(
+    regimen: Regimen | Sequence[Regimen],
+    *,
+    duration_h: float,
+    parameters: Parameters | None = None,
+    population: Population | None = None,
+    output_step_h: float = 0.5,
+    times_h: Sequence[float] | None = None,
+    outputs: Sequence[str] = READOUTS,
+    save: SaveAt | None = None,
+    amounts: bool = False,
+    residual_error: ResidualError | None = None,
+    max_step_h: float = DEFAULT_MAX_STEP_H,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Iterator[SimulationResult]:
+    """As :func:`simulate`, one :class:`SimulationResult` per chunk of subjects, in order.
+
+    Every subject's numbers are the same as in :func:`simulate`, whatever
+    ``chunk_size``: the integration grid is built once for the population.
+    """
+    duration_h = _positive("duration_h", duration_h)
+    params = default_parameters() if parameters is None else parameters
+    if not isinstance(params, Parameters):
+        raise ParameterError(f"parameters: expected a pkpd.Parameters; got {type(params).__name__}")
+    regimens, population = _regimens(regimen, population)
+    save = _save(duration_h, save, output_step_h, times_h, outputs)
+    max_step_h = _positive("max_step_h", max_step_h)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ParameterError(f"chunk_size: must be an integer >= 1; got {chunk_size!r}")
+    if residual_error is not None:
+        if not isinstance(residual_error, ResidualError):
+            raise ParameterError(f"residual_error: expected a pkpd.ResidualError; got {type(residual_error).__name__}")
+        main = save.grids.get(MAIN_GRID) or next(iter(save.grids.values()))
+        if residual_error.readout not in main.readouts:
+            raise ParameterError(f"residual_error.readout: {residual_error.readout!r} is not a saved readout")
+    ind_all = model.individual_parameters(params, population)
+    plan = _plan(regimens, ind_all, duration_h, save, max_step_h, amounts, int(chunk_size))
+    for start in range(0, population.n, plan.chunk):
+        sl = slice(start, min(start + plan.chunk, population.n))
+        ind = {k: v[sl] for k, v in ind_all.items()}
+        yield _run_chunk(plan, regimens[sl], ind, population.subject_ids[sl], population.seed, residual_error)
+
+
+def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) -> SimulationResult:
+    """Integrate one chunk and compute what its grids save."""
+    n = len(regimens)
+    schedule = events.from_regimens(regimens, ind, plan.duration_h)
+    A, B = model.linear_system(ind)
+    if not plan.amounts:  # the eliminated amount (last state) feeds nothing: leave it out
+        A, B = A[: model.ELIM, : model.ELIM], B[: model.ELIM]
+    needed = {s for g in plan.save.grids.values() for r in g.readouts for s in model.READOUT_STATES[r]}
+    record_rows = tuple(range(A.shape[0])) if plan.amounts else tuple(
+        i for i, s in enumerate(model.LINEAR_STATES) if s in needed
+    )
+    jumps, inputs = schedule.solver_input(plan.nodes, node_of)
+    system = SemiLinearSystem(
+        A=A, B=B, n_slow=len(model.SLOW_STATES),
+        coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind),
+        coupled_rows=model.COUPLED_STATES,
+    )
+    stats: dict = {}
+    try:
+        x_rec, y_rec = integrate(system, plan.nodes, jumps=jumps, inputs=inputs, record_index=plan.record_index,
+                                 record_rows=record_rows, y0=np.zeros((len(model.SLOW_STATES), n)), stats=stats)
+    except NonFiniteError as exc:
+        i = int(exc.systems[0])
+        values = ", ".join(f"{k}={v[i]:.6g}" for k, v in ind.items())
+        raise SolverError(
+            f"subject {int(subject_ids[i])}: the solution became non-finite on [0, {plan.duration_h:g}] h "
+            f"with {values}"
+        ) from None
+    states = {model.LINEAR_STATES[r]: x_rec[j] for j, r in enumerate(record_rows)}
+    states.update({name: y_rec[j] for j, name in enumerate(model.SLOW_STATES)})  # each (T_union, n)
+    grids = {}
+    for name, grid in plan.save.grids.items():
+        idx = plan.where[name]
+        out = {r: np.empty((n, idx.size)) for r in grid.readouts}
+        for tb in range(0, idx.size, _TIME_BLOCK):
+            rows = idx[tb : tb + _TIME_BLOCK]
+            block = {k: v[rows] for k, v in states.items()}
+            for r in grid.readouts:
+                out[r][:, tb : tb + rows.size] = model.readout(r, block, ind).T
+        grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+    main = grids[plan.main]
+    amount_out = None
+    if plan.amounts:
+        idx = plan.where[plan.main]
+        amount_out = {s: _readonly(x_rec[j][idx].T.copy()) for j, s in enumerate(model.LINEAR_STATES)}
+        amount_out["A_input"] = _readonly(schedule.cumulative_input(main.time_h).T.copy())
+        amount_out = MappingProxyType(amount_out)
+    observed = None
+    if residual_error is not None:
+        observed = _readonly(residual_error.observe(main.readouts[residual_error.readout], seed, subject_ids))
+    return SimulationResult(
+        time_h=main.time_h, readouts=main.readouts,
+        parameters=MappingProxyType({k: _readonly(np.array(v)) for k, v in ind.items()}),
+        subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=amount_out,
+        observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
+        stats=SolverStats(plan.nodes.size, int(stats.get("exponentials", 0)), 1), main_grid=plan.main,
     )
 
 
-def _event_times(regimens: Sequence[Regimen], t_lag: np.ndarray, duration_h: float) -> np.ndarray:
-    """Every time (h) at which some subject's doses land or infusions change.
+def _concatenate(parts: list[SimulationResult]) -> SimulationResult:
+    """One result from chunk results (subjects along the first axis)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
 
-    ``t_lag`` holds one lag per regimen in ``regimens``, or, for a single
-    regimen, the distinct lags of the subjects receiving it.
-    """
-    lagged_routes = [DOSE_ROUTES.index(r) for r, (_, _, lagged) in model.DOSE_TARGETS.items() if lagged]
-    if len(regimens) == 1:
-        pairs = {(id(regimens[0]), float(lag)): regimens[0] for lag in t_lag}
-    else:
-        pairs = {(id(r), float(lag)): r for r, lag in zip(regimens, t_lag)}
-    times = [np.zeros(0)]
-    for (_, lag), reg in pairs.items():
-        t, route, _ = reg.dose_events(duration_h)
-        times.append(np.where(np.isin(route, lagged_routes), t + lag, t))
-        for inf in reg.infusions:
-            times.append(np.array([inf.start_h, inf.stop_h]))
-    all_times = np.unique(np.concatenate(times))
-    return all_times[all_times < duration_h + 1e-9]
+    def cat(arrays):
+        return _readonly(np.concatenate(list(arrays), axis=0))
 
-
-def _schedule(ev: _Events, nodes: np.ndarray, n: int):
-    """Jumps and inputs keyed by node index, in the solver's format."""
-    jumps = {}
-    if ev.dose_time.size:
-        at = node_of(nodes, ev.dose_time)
-        order = np.argsort(at, kind="stable")
-        at_sorted = at[order]
-        bounds = np.flatnonzero(np.diff(at_sorted)) + 1
-        for grp in np.split(order, bounds):
-            jumps[int(at[grp[0]])] = (ev.dose_state[grp], ev.dose_subject[grp], ev.dose_amount[grp])
-    inputs = {}
-    if ev.inf_rate.size:
-        changes = node_of(nodes, np.unique(np.concatenate([ev.inf_start, ev.inf_stop])))
-        for k in np.unique(changes[changes < nodes.size]):  # later changes reach no output
-            t = nodes[k]
-            on = (ev.inf_start <= t + 1e-9) & (ev.inf_stop > t + 1e-9)
-            u = np.zeros((len(model.INPUTS), n))
-            np.add.at(u, (ev.inf_input[on], ev.inf_subject[on]), ev.inf_rate[on])
-            inputs[int(k)] = u
-    return jumps, inputs
-
-
-def available_memory_bytes() -> float:
-    """Memory a run may use, bytes (MemAvailable on Linux; else a guess)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024.0
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 4.0 * 2**30
+    grids = {}
+    for name, g in first.grids.items():
+        grids[name] = Saved(g.time_h, MappingProxyType({r: cat(p.grids[name].readouts[r] for p in parts) for r in g.readouts}))
+    main_name = first.main_grid
+    params = {k: cat(p.parameters[k] for p in parts) for k in first.parameters}
+    amounts = None if first.amounts is None else MappingProxyType(
+        {k: cat(p.amounts[k] for p in parts) for k in first.amounts})
+    observed = None if first.observed is None else cat(p.observed for p in parts)
+    stats = SolverStats(first.stats.nodes, sum(p.stats.exponentials for p in parts), len(parts))
+    return SimulationResult(
+        time_h=first.time_h, readouts=grids[main_name].readouts, parameters=MappingProxyType(params),
+        subject_ids=cat(p.subject_ids for p in parts), grids=MappingProxyType(grids), amounts=amounts,
+        observed=observed, observed_readout=first.observed_readout, stats=stats, main_grid=main_name,
+    )
 
 
 def simulate(
@@ -305,11 +486,11 @@ def simulate(
     output_step_h: float = 0.5,
     times_h: Sequence[float] | None = None,
     outputs: Sequence[str] = READOUTS,
+    save: SaveAt | None = None,
     amounts: bool = False,
+    residual_error: ResidualError | None = None,
     max_step_h: float = DEFAULT_MAX_STEP_H,
     chunk_size: int = DEFAULT_CHUNK,
-    threads: int | None = None,
-    keep_states: bool = False,
     progress=None,
 ) -> SimulationResult:
     """Simulate the reference model for every subject of a population.
@@ -324,201 +505,67 @@ def simulate(
         Typical values (default: :func:`default_parameters`).  Between-subject
         variability and covariates from ``population`` act on these.
     population : Population, optional
-        The subjects; default one typical subject with the covariates in
-        ``parameters`` (or one per regimen when a sequence is given).
+        The subjects and their covariates; default one typical subject (70 kg,
+        CrCl 100 mL/min), or one per regimen when a sequence is given.
     output_step_h : float
-        Output grid step, h (see :func:`output_times`).
+        Step of the main output grid, h (see :func:`output_times`).
     times_h : sequence of float, optional
         Explicit output times in [0, duration_h], strictly increasing; replace
         the grid.
     outputs : sequence of str
-        Readouts to keep (default all of :data:`READOUTS`); fewer saves memory.
+        Readouts saved on the main grid (default all of :data:`READOUTS`).
+    save : SaveAt, optional
+        Several named grids instead of ``output_step_h``/``times_h``/``outputs``;
+        the grid named ``"output"`` (or the first) is the main one.
     amounts : bool
-        Also return the amount in every compartment (mg), for mass balance.
+        Also return every linear state on the main grid, for mass balance.
+    residual_error : ResidualError, optional
+        Simulated measurements of one readout (``result.observed``).
     max_step_h : float
-        Largest integration step, h (accuracy; the PK is exact regardless).
+        Largest integration step, h (accuracy of the slow states; the PK is exact).
     chunk_size : int
-        Most subjects integrated together (memory); results do not depend
-        on it.
-    threads : int, optional
-        Threads integrating chunks side by side (default: up to
-        :data:`MAX_THREADS`, at most the number of cores); results do not
-        depend on it.
-    keep_states : bool
-        Keep the states at every output time and compute each readout when
-        first read (cheaper when only some readouts are read at only some
-        times, e.g. with :meth:`SimulationResult.readout`'s ``time_index``);
-        by default the readouts asked for are computed chunk by chunk and
-        only they are kept.
+        Most subjects integrated together (memory); results do not depend on it.
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk of subjects.
 
     Returns
     -------
     SimulationResult
-        Readouts shaped (subjects, times).
+        Read-only readouts shaped (subjects, times).
 
     Raises
     ------
     ParameterError, RegimenError
         Invalid input, naming the argument and the value received.
     ResourceError
-        The outputs asked for would not fit in memory.
+        The run would not fit in memory, or schedules absurdly many events.
     SolverError
         The solution became non-finite (names the subject and its parameters).
     """
-    duration_h = _positive("duration_h", duration_h)
-    params = default_parameters() if parameters is None else parameters
-    if not isinstance(params, Parameters):
-        raise ParameterError(f"parameters: expected a pkpd.Parameters; got {type(params).__name__}")
-    if isinstance(regimen, Regimen):
-        regimens = None
-    else:
-        regimens = list(regimen)
-        for i, r in enumerate(regimens):
-            if not isinstance(r, Regimen):
-                raise RegimenError(f"regimen[{i}]: expected a pkpd.Regimen; got {type(r).__name__}")
-    if population is None:
-        n_sub = 1 if regimens is None else len(regimens)
-        population = Population.typical(n_sub, weight_kg=params.WT, crcl_ml_min=params.CrCl)
-    if not isinstance(population, Population):
-        raise ParameterError(f"population: expected a pkpd.Population; got {type(population).__name__}")
-    if regimens is not None and len(regimens) != population.n:
-        raise RegimenError(f"regimen: {len(regimens)} regimens for {population.n} subjects")
-    unknown = [o for o in outputs if o not in READOUTS]
-    if unknown:
-        raise ParameterError(f"outputs: unknown readout {unknown[0]!r} (expected some of {', '.join(READOUTS)})")
-    max_step_h = _positive("max_step_h", max_step_h)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ParameterError(f"chunk_size: must be an integer >= 1; got {chunk_size!r}")
-    if times_h is None:
-        t_out = output_times(duration_h, _positive("output_step_h", output_step_h))
-    else:
-        t_out = _check_times(times_h, duration_h)
-
-    n, n_t = population.n, t_out.size
-    n_amounts = len(model.LINEAR_STATES) + 1 if amounts else 0
-    n_states = len(model.OBSERVED_STATES) + len(model.SLOW_STATES) if keep_states else 0
-    need = 8.0 * n * n_t * (n_states + len(outputs) + n_amounts)
-    if need > 0.8 * available_memory_bytes():
-        raise ResourceError(
-            f"this run needs about {need / 2**30:.1f} GiB for its outputs ({n} subjects x {n_t} times x "
-            f"{len(outputs)} readouts) but {available_memory_bytes() / 2**30:.1f} GiB is available; "
-            "use fewer subjects, a coarser output step or fewer outputs"
-        )
-    ind_all = model.individual_parameters(params, population)
-    # One grid for the whole population, so that results do not depend on
-    # how the subjects are chunked.
-    all_regs = [regimen] if regimens is None else regimens
-    lags = ind_all["t_lag"] if regimens is not None else np.unique(ind_all["t_lag"])
-    nodes, out_index = time_grid(
-        t_out, _event_times(all_regs, lags, duration_h), max_step_h, fastest_rate(model.linear_system(ind_all)[0])
-    )
-    # States at the output times are recorded time-major (rows, T, n), as the
-    # solver records them.  With keep_states they are kept for the whole
-    # population (the solver writes straight into its chunk's columns) and
-    # readouts are computed from them on demand; otherwise each chunk's
-    # readouts are computed at once and its states dropped, so that only
-    # what was asked for is held.
-    record_rows = tuple(range(len(model.LINEAR_STATES))) if amounts else model.OBSERVED_STATES
-    row = {state: j for j, state in enumerate(record_rows)}
-    keep = keep_states or amounts
-    lin_store = np.empty((len(record_rows), n_t, n)) if keep else None
-    slow_store = np.empty((len(model.SLOW_STATES), n_t, n)) if keep else None
-    out_store = {} if keep else {name: np.empty((n_t, n)) for name in outputs}
-    input_store = np.empty((n_t, n)) if amounts else None
-
-    def state_views(lin, slow):
-        return {"A_c": lin[row[model.C]], "A_csf": lin[row[model.CSF]], "A_lum": lin[row[model.LUM]],
-                "receptor_loss": slow[0], "adaptation": slow[1]}
-
-    def run_chunk(sl: slice) -> int:
-        ind = {k: v[sl] for k, v in ind_all.items()}
-        chunk_regs = [regimen] * (sl.stop - sl.start) if regimens is None else regimens[sl]
-        if keep:
-            lin, slow = lin_store[:, :, sl], slow_store[:, :, sl]
-        else:
-            lin = np.empty((len(record_rows), n_t, sl.stop - sl.start))
-            slow = np.empty((len(model.SLOW_STATES), n_t, sl.stop - sl.start))
-        total_in = _solve_chunk(chunk_regs, ind, duration_h, t_out, nodes, out_index, record_rows,
-                                population.subject_ids[sl], lin, slow)
-        if amounts:
-            input_store[:, sl] = total_in
-        if not keep:
-            # in blocks of output times: small temporaries are recycled by the
-            # allocator instead of being mapped (and page-faulted) afresh
-            for tb in range(0, n_t, _TIME_BLOCK):
-                b = slice(tb, tb + _TIME_BLOCK)
-                block = {k: v[b] for k, v in state_views(lin, slow).items()}
-                for name in outputs:
-                    out_store[name][b, sl] = model.readout(name, block, ind)
-        return sl.stop - sl.start
-
-    # Chunks are independent (one grid for all), so they can run on several
-    # threads: numpy releases the GIL inside its loops.
-    workers = max(1, min(os.cpu_count() or 1, MAX_THREADS if threads is None else int(threads)))
-    size = min(chunk_size, max(MIN_CHUNK, -(-n // workers)))
-    chunks = [slice(s, min(s + size, n)) for s in range(0, n, size)]
-    done = 0
-    if workers == 1 or len(chunks) == 1:
-        for sl in chunks:
-            done += run_chunk(sl)
-            if progress is not None:
-                progress(done, n)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for count in pool.map(run_chunk, chunks):
-                done += count
-                if progress is not None:
-                    progress(done, n)
-    amount_out = None
-    if amounts:
-        amount_out = {name: lin_store[j].T for j, name in enumerate(model.LINEAR_STATES)}
-        amount_out["A_input"] = input_store.T
-    if keep:
-        states = {k: v.T for k, v in state_views(lin_store, slow_store).items()}
-        readouts = Readouts(outputs, states, ind_all)
-    else:
-        readouts = Readouts(outputs, {}, ind_all, computed={k: v.T for k, v in out_store.items()})
-    return SimulationResult(t_out, readouts, ind_all, population.subject_ids.copy(), amount_out)
+    parts = []
+    total = population.n if isinstance(population, Population) else None
+    for part in iter_chunks(regimen, duration_h=duration_h, parameters=parameters, population=population,
+                            output_step_h=output_step_h, times_h=times_h, outputs=outputs, save=save,
+                            amounts=amounts, residual_error=residual_error, max_step_h=max_step_h,
+                            chunk_size=chunk_size):
+        parts.append(part)
+        if progress is not None:
+            progress(sum(p.n_subjects for p in parts), total or parts[-1].n_subjects)
+    return _concatenate(parts)
 
 
-def _solve_chunk(regimens, ind, duration_h, t_out, nodes, out_index, record_rows, subject_ids, x_out, y_out):
-    """Integrate one chunk, recording into ``x_out`` (rows, T, n) and ``y_out`` (2, T, n).
+def simulate_arms(arms: Mapping[str, Regimen], **kwargs) -> dict[str, SimulationResult]:
+    """Several named regimens for the same subjects: ``{name: SimulationResult}``.
 
-    Returns the cumulative input (T, n) when all amounts are recorded, else None.
+    ``arms`` maps an arm name to the regimen every subject receives in that
+    arm; the other arguments are those of :func:`simulate` and apply to every
+    arm, so differences between arms come from the regimens alone.
     """
-    n = len(regimens)
-    ev = _events(regimens, ind, duration_h)
-    A, B = model.linear_system(ind)
-    amounts = len(record_rows) == len(model.LINEAR_STATES)
-    if not amounts:  # the eliminated amount (last state) feeds nothing: leave it out
-        A, B = A[: model.ELIM, : model.ELIM], B[: model.ELIM]
-    jumps, inputs = _schedule(ev, nodes, n)
-    system = SemiLinearSystem(
-        A=A, B=B, n_slow=len(model.SLOW_STATES),
-        coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind),
-        coupled_rows=(model.CSF,),
-    )
-    try:
-        integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=out_index, record_rows=record_rows,
-                  y0=np.zeros((len(model.SLOW_STATES), n)), x_out=x_out, y_out=y_out)
-    except NonFiniteError as exc:
-        i = int(exc.systems[0])
-        values = ", ".join(f"{k}={v[i]:.6g}" for k, v in ind.items())
-        raise SolverError(
-            f"subject {int(subject_ids[i]) + 1}: the solution became non-finite on [0, {duration_h:g}] h "
-            f"with {values}"
-        ) from None
-    return _cumulative_input(ev, t_out, n) if amounts else None
-
-
-def _cumulative_input(ev: _Events, t_out: np.ndarray, n: int) -> np.ndarray:
-    """Amount that has entered the body by each output time, mg, shape (T, n)."""
-    total = np.zeros((t_out.size + 1, n))
-    first = np.searchsorted(t_out, ev.dose_time - 1e-9, side="left")  # first output that includes it
-    np.add.at(total, (first, ev.dose_subject), ev.dose_amount)
-    total = np.cumsum(total[:-1], axis=0)
-    for s, t0, t1, r in zip(ev.inf_subject, ev.inf_start, ev.inf_stop, ev.inf_rate):
-        total[:, s] += r * np.clip(t_out - t0, 0.0, t1 - t0)
-    return total
+    if not isinstance(arms, Mapping) or not arms:
+        raise RegimenError("arms: expected a non-empty mapping of arm name to pkpd.Regimen")
+    out = {}
+    for name, reg in arms.items():
+        if not isinstance(reg, Regimen):
+            raise _regimen_error(reg, f"arms[{name!r}]")
+        out[name] = simulate(reg, **kwargs)
+    return out

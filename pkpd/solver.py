@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .errors import SolverError
+from .units import TIME_TOLERANCE_H
 
 @dataclass(frozen=True)
 class Tableau:
@@ -75,8 +76,8 @@ RADAU3 = Tableau(
     5,
 )
 
-#: Nodes closer than this (h) are merged into one.
-NODE_TOLERANCE_H = 1e-9
+#: Nodes closer than this are merged into one (the package's coincidence rule).
+NODE_TOLERANCE_H = TIME_TOLERANCE_H
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def time_grid(output_times: np.ndarray, event_times: np.ndarray, max_step: float
         keep = np.concatenate([[True], np.diff(marks) > NODE_TOLERANCE_H])
         marks = marks[keep]
     gaps = np.diff(marks)
-    pieces = np.maximum(np.ceil(gaps / max_step - 1e-9).astype(int), 1)
+    pieces = np.maximum(np.ceil(gaps / max_step - TIME_TOLERANCE_H).astype(int), 1)
     if np.all(pieces == 1):
         nodes = marks
     else:
@@ -358,6 +359,7 @@ def integrate(
     method: Tableau = None,
     x_out: np.ndarray | None = None,
     y_out: np.ndarray | None = None,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the batch over ``nodes`` and record states at ``record_index``.
 
@@ -382,6 +384,8 @@ def integrate(
     x_out, y_out : ndarray, optional
         Where to record (shapes as returned; views into a larger array are
         fine), to spare a copy.
+    stats : dict, optional
+        Filled with ``exponentials`` (distinct step propagators computed).
 
     Returns
     -------
@@ -453,6 +457,8 @@ def integrate(
                 else:
                     y_stages[i], y[i] = _collocate(y[i], p, q, h, tab)
             z[:nl] = np.einsum("ian,an->in", full, z)
+    if stats is not None:
+        stats["exponentials"] = len(props._raw)
     if not (np.all(np.isfinite(x_rec)) and np.all(np.isfinite(y_rec))):
         bad = np.unique(np.nonzero(~np.isfinite(np.concatenate([x_rec, y_rec])))[2])
         raise NonFiniteError(bad)

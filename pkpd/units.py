@@ -16,3 +16,7 @@ UM_PER_MG_PER_L = 1000.0 / BACLOFEN_MOLAR_MASS_G_PER_MOL
 HOURS_PER_DAY = 24.0
 NG_PER_ML_PER_MG_PER_L = 1000.0
 UG_PER_MG = 1000.0
+
+#: Times closer than this (h) are one time: coincident doses add, an output
+#: within it of a dose reports the dose (the one coincidence rule).
+TIME_TOLERANCE_H = 1e-9

@@ -1,0 +1,139 @@
+"""One estimate of what a run costs (memory, disk, work) and the checks on it.
+
+Every refusal of a run as too large is made here, before anything is
+allocated or written, with a message that gives the estimate and what to
+change.  The numbers are deliberately simple upper bounds: 8 bytes per saved
+float, the solver's working set per subject, and the events each subject's
+doses create.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass
+
+from .errors import ResourceError
+
+#: Working memory of the solver per subject and integration node kept at
+#: once (propagators, stage values, temporaries), bytes.
+SOLVER_BYTES_PER_SUBJECT = 6_000
+#: Bytes per scheduled bolus or input change and subject (times, amounts,
+#: indices, the node it maps to).
+BYTES_PER_EVENT = 48
+#: Most events (doses, releases, infusion changes) one run may schedule.
+MAX_EVENTS = 50_000_000
+#: Most integration nodes (steps) one run may take.
+MAX_NODES = 20_000_000
+#: Share of the available memory a run may plan to use.
+MEMORY_SHARE = 0.8
+
+
+def available_memory_bytes() -> float:
+    """Memory a run may use, bytes (MemAvailable on Linux; else a guess)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4.0 * 2**30
+
+
+def size_text(n_bytes: float) -> str:
+    """A size for a message: GiB, MiB or KiB."""
+    if n_bytes >= 2**30 / 10:
+        return f"{n_bytes / 2**30:.1f} GiB"
+    if n_bytes >= 2**20:
+        return f"{n_bytes / 2**20:.0f} MiB"
+    return f"{n_bytes / 2**10:.0f} KiB"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a simulation will hold, bytes, and how much work it is.
+
+    Attributes
+    ----------
+    saved_bytes : float
+        Saved results for every subject (readouts on every grid, amounts).
+    working_bytes : float
+        The solver's working set for one chunk of subjects.
+    events : float
+        Boluses and input changes scheduled, all subjects together.
+    nodes : float
+        Integration nodes (upper bound).
+    """
+
+    saved_bytes: float
+    working_bytes: float
+    events: float
+    nodes: float
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.saved_bytes + self.working_bytes
+
+
+def estimate(*, n_subjects: int, saved_values_per_subject: float, events_per_subject: float,
+             nodes: float, chunk: int) -> Estimate:
+    """The estimate of one simulation (see :class:`Estimate`)."""
+    per_chunk = min(chunk, n_subjects)
+    return Estimate(
+        saved_bytes=8.0 * n_subjects * saved_values_per_subject,
+        working_bytes=per_chunk * (SOLVER_BYTES_PER_SUBJECT + BYTES_PER_EVENT * events_per_subject),
+        events=float(n_subjects) * events_per_subject,
+        nodes=float(nodes),
+    )
+
+
+def check(est: Estimate, *, available_bytes: float | None = None, what: str = "this run") -> None:
+    """Raise :class:`ResourceError` unless ``est`` fits this machine and the limits above."""
+    if est.events > MAX_EVENTS:
+        raise ResourceError(
+            f"{what} schedules about {est.events:.3g} doses and input changes, more than the {MAX_EVENTS:.0e} "
+            "a run may hold; check every_h and count, or use fewer subjects"
+        )
+    if est.nodes > MAX_NODES:
+        raise ResourceError(
+            f"{what} needs about {est.nodes:.3g} integration steps, more than the {MAX_NODES:.0e} a run may take; "
+            "use a shorter duration or fewer distinct dose times"
+        )
+    available = available_memory_bytes() if available_bytes is None else float(available_bytes)
+    if not math.isfinite(est.memory_bytes) or est.memory_bytes > MEMORY_SHARE * available:
+        raise ResourceError(
+            f"{what} needs about {size_text(est.memory_bytes)} of memory ({size_text(est.saved_bytes)} of results), "
+            f"more than the {size_text(MEMORY_SHARE * available)} it may use; "
+            "use fewer subjects, a coarser output step or fewer readouts"
+        )
+
+
+def check_disk(folder: str, need_bytes: float, what: str) -> None:
+    """Raise :class:`ResourceError` unless ``folder`` (or the folder that will hold it) is writable with room.
+
+    ``what`` names the output in the message (e.g. ``'timecourse.csv'``).
+    """
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise ResourceError(f"{folder}: not a writable folder ({probe} cannot be written to)")
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError:
+        return
+    if usage.total == 0:  # a virtual file system (/proc, /sys): nothing can be stored there
+        raise ResourceError(f"{folder}: not a writable folder ({probe} is on a virtual file system)")
+    if need_bytes > usage.free:
+        raise ResourceError(
+            f"{what} would take about {size_text(need_bytes)} but {probe} has {size_text(usage.free)} free; "
+            "use fewer subjects or a coarser output step"
+        )
