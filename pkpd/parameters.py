@@ -1,6 +1,6 @@
 """Model parameters: typical values, units, meaning and sources in one table.
 
-The table below is ``model-spec.md`` (v2) transcribed once; nothing else in
+The table below is the model specification v2 (docs/model.md) transcribed once; nothing else in
 pkpd holds a default.  Rows marked *illustrative* are teaching values chosen
 to give realistic time courses, not estimates from patient data.
 """

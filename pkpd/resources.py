@@ -92,8 +92,12 @@ def estimate(*, n_subjects: int, saved_values_per_subject: float, events_per_sub
     )
 
 
-def check(est: Estimate, *, available_bytes: float | None = None, what: str = "this run") -> None:
-    """Raise :class:`ResourceError` unless ``est`` fits this machine and the limits above."""
+def check(est: Estimate, *, available_bytes: float | None = None, what: str = "this run", detail: str = "") -> None:
+    """Raise :class:`ResourceError` unless ``est`` fits this machine and the limits above.
+
+    ``detail`` (e.g. ``'1000 subjects x 1345 times x 9 readouts'``) is quoted
+    in the memory message.
+    """
     if est.events > MAX_EVENTS:
         raise ResourceError(
             f"{what} schedules about {est.events:.3g} doses and input changes, more than the {MAX_EVENTS:.0e} "
@@ -107,7 +111,8 @@ def check(est: Estimate, *, available_bytes: float | None = None, what: str = "t
     available = available_memory_bytes() if available_bytes is None else float(available_bytes)
     if not math.isfinite(est.memory_bytes) or est.memory_bytes > MEMORY_SHARE * available:
         raise ResourceError(
-            f"{what} needs about {size_text(est.memory_bytes)} of memory ({size_text(est.saved_bytes)} of results), "
+            f"{what} needs about {size_text(est.memory_bytes)} of memory ({size_text(est.saved_bytes)} of results"
+            f"{': ' + detail if detail else ''}), "
             f"more than the {size_text(MEMORY_SHARE * available)} it may use; "
             "use fewer subjects, a coarser output step or fewer readouts"
         )

@@ -341,8 +341,10 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size) -> _
     saved = sum(g.times_h.size * len(g.readouts) for g in save.grids.values())
     saved += times.size * (len(model.LINEAR_STATES) + 1) if amounts else 0
     crude_nodes = duration_h / max_step_h + times.size + 40 * per_subject_events
+    grids = ", ".join(f"{g.times_h.size} times x {len(g.readouts)} readouts" for g in save.grids.values())
     resources.check(resources.estimate(n_subjects=n, saved_values_per_subject=saved,
-                                       events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size))
+                                       events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size),
+                    detail=f"{n} subjects x ({grids})")
     nodes, record_index = time_grid(
         times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
     )

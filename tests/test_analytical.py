@@ -80,13 +80,31 @@ def test_oral_ir_bateman_when_ka_equals_k():
     _rel_check(res.plasma_mg_per_l[0], bateman(t, [0.0], 20.0, p.F_ir, k, k, p.V_c))
 
 
-def test_oral_er_bateman():
-    p = ONE_CMT.replace(t_lag=0.5)
+def released(t, starts, dose_mg, F, width, ka, k, V):
+    """One-compartment plasma after zero-order releases into the gut, mg/L.
+
+    A release of F*dose/width mg/h on [s, s + width) is the difference of two
+    step inputs; a unit step into the gut gives the integral of the Bateman
+    response, g(u) = ka/(ka-k) [(1-e^{-ku})/k - (1-e^{-ka u})/ka] / V.
+    """
+    def g(u):
+        u = np.maximum(u, 0.0)
+        return ka / (ka - k) * ((1 - np.exp(-k * u)) / k - (1 - np.exp(-ka * u)) / ka) / V
+
+    rate = F * dose_mg / width
+    return sum(rate * (g(t - s) - g(t - s - width)) for s in starts)
+
+
+@pytest.mark.parametrize("width", [5.5, 24.0, 30.0])  # shorter than, equal to and longer than the interval
+def test_oral_er_zero_order_release_superposition(width):
+    p = ONE_CMT.replace(t_lag=0.5, D_er=width)
     reg = Regimen((Dose("oral_er", 40.0, at_h=0.0, every_h=24.0, count=2),))
     t = np.linspace(0.0, 72.0, 721)
     res = pkpd.simulate(reg, duration_h=72.0, parameters=p, times_h=t)
-    expected = bateman(t, [0.0, 24.0], 40.0, p.F_er, p.ka_er, CL / p.V_c, p.V_c, lag=0.5)
+    expected = released(t, [0.5, 24.5], 40.0, p.F_er, width, p.ka, CL / p.V_c, p.V_c)
     _rel_check(res.plasma_mg_per_l[0], expected)
+    # nothing before the lag; the release is continuous (no jump at its start)
+    assert np.all(res.plasma_mg_per_l[0, t <= 0.5] == 0.0)
 
 
 def test_iv_bolus_monoexponential():
@@ -162,14 +180,17 @@ def test_intrathecal_infusion_steady_state():
 
     dA_lum = 0   ->  C_lum = r / CL_lum
     dA_c = dA_p = dA_csf = 0, summed  ->  CL * C_p = r  ->  C_p = r / CL
+    dA_sp = 0    ->  k_sp A_sp = f_it * r (the spinal transfer passes it on)
     dA_csf = 0   ->  C_csf = (Kp * CL_out * C_p + f_it * r) / CL_out
-    then theta, R = k_rec / (k_rec + k_int theta), I, M = phi (I - I0).
+    dC_cns = 0   ->  C_cns = C_p
+    then theta, R = k_rec / (k_rec + k_int theta), I, M = phi (I - I0),
+    M2 = phi2 (I - I0).  k_M2 is raised so that M2 too settles in 100 days.
     """
-    p = DEFAULT
+    p = DEFAULT.replace(k_M2=0.02)
     r = 0.4 / 24.0  # 0.4 mg/day in mg/h
     duration = 2400.0  # 100 days: R and M relax with rates ~0.013 /h
     reg = Regimen((), (Infusion("intrathecal_infusion", 0.4, 0.0, duration),))
-    res = pkpd.simulate(reg, duration_h=duration, times_h=[2300.0, 2400.0])
+    res = pkpd.simulate(reg, duration_h=duration, times_h=[2300.0, 2400.0], parameters=p, amounts=True)
 
     c_lum = r / p.CL_lum
     c_p = r / CL
@@ -181,7 +202,7 @@ def test_intrathecal_infusion_steady_state():
     I = s / (1 + s)
     s0 = p.tau * p.g / (1 + p.g)
     I0 = s0 / (1 + s0)
-    M = p.phi * (I - I0)
+    M = (p.phi + p.phi2) * (I - I0)  # M + M2
 
     np.testing.assert_allclose(res.plasma_mg_per_l[0], c_p, rtol=RTOL)
     np.testing.assert_allclose(res.csf_mg_per_l[0], c_lum + c_csf, rtol=RTOL)
@@ -191,6 +212,10 @@ def test_intrathecal_infusion_steady_state():
     np.testing.assert_allclose(res.inhibition[0], I, atol=1e-8)
     np.testing.assert_allclose(res.effect[0], (I - I0) - M, atol=1e-8)
     np.testing.assert_allclose(res.excitability[0], (1 - I + M) / (1 - I0), atol=1e-8)
+    np.testing.assert_allclose(res.amounts["A_sp"][0], p.f_it * r / p.k_sp, rtol=RTOL)
+    np.testing.assert_allclose(res.amounts["C_cns"][0], c_p, rtol=RTOL)
+    x = (c_p / p.EC50_cns) ** p.n_cns
+    np.testing.assert_allclose(res.cns_depression[0], x / (1 + x), rtol=RTOL)
 
 
 # --------------------------------------------------------------- mass balance
@@ -215,7 +240,7 @@ def test_mass_balance_from_amounts():
     p = DEFAULT.replace(t_lag=0.2)
     res = pkpd.simulate(MIXED, duration_h=48.0, parameters=p, output_step_h=0.25, amounts=True)
     a = res.amounts
-    in_body = sum(a[s] for s in ("A_gut", "A_er", "A_c", "A_p", "A_csf", "A_lum"))
+    in_body = sum(a[s] for s in ("A_gut", "A_c", "A_p", "A_csf", "A_lum", "A_sp"))  # C_cns carries no mass
     np.testing.assert_allclose(in_body + a["A_elim"], a["A_input"], rtol=1e-9, atol=1e-12)
 
     expected_in = (
@@ -226,7 +251,7 @@ def test_mass_balance_from_amounts():
     # amounts agree with the readouts
     np.testing.assert_allclose(a["A_c"] / p.V_c, res.plasma_mg_per_l, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(a["A_lum"] / p.V_lum + a["A_csf"] / p.V_csf, res.csf_mg_per_l, rtol=1e-12, atol=1e-15)
-    for name in ("A_gut", "A_er", "A_c", "A_p", "A_csf", "A_lum", "A_elim"):
+    for name in ("A_gut", "A_c", "A_p", "A_csf", "A_lum", "A_sp", "C_cns", "A_elim"):
         assert np.all(a[name] >= -1e-12), name
     assert np.all(np.diff(a["A_elim"][0]) >= -1e-12)
 

@@ -6,6 +6,8 @@ import math
 import os
 
 import numpy as np
+
+import pkpd
 import pytest
 
 from pkpd import io as pio
@@ -93,7 +95,7 @@ def test_timecourse_rows_match_a_plain_python_writer():
 def test_timecourse_falls_back_for_non_finite_values():
     readouts = {name: np.array([[1.0, np.nan]]) for name in pio.TIMECOURSE_READOUTS}
     body = b"".join(pio.format_timecourse("x", [1], np.array([0.0, 1.0]), readouts)).decode()
-    assert body.splitlines()[1] == "x,1,1," + ",".join(["nan"] * 8)
+    assert body.splitlines()[1] == "x,1,1," + ",".join(["nan"] * 9)
 
 
 def test_summary_cells_are_empty_when_not_applicable():
@@ -205,7 +207,11 @@ def test_summary_failure_never_fails_the_run(monkeypatch):
 
 def test_evaluation_grid_keeps_the_output_times_exactly():
     grid = prun.evaluation_grid(672.0, 24.0, (496.0, 504.0))
-    assert np.array_equal(grid.time_h[grid.output_index], grid.output_time_h)
-    assert np.all(np.diff(grid.time_h) > 1e-9)
-    assert np.allclose(grid.time_h[grid.interval_index], grid.interval_time_h, atol=1e-9)
-    assert np.allclose(grid.summary_time_h, 0.5 * np.arange(1345), atol=1e-9)
+    save = grid.save_at(output=True)
+    times, where = save.union()
+    assert np.array_equal(times[where["output"]], grid.output_time_h)
+    assert np.array_equal(grid.output_time_h, 24.0 * np.arange(29))
+    assert np.all(np.diff(times) > 1e-9)
+    np.testing.assert_allclose(times[where["interval"]], grid.interval_time_h, atol=1e-9)
+    np.testing.assert_allclose(grid.summary_time_h, 0.5 * np.arange(1345), atol=1e-9)
+    assert set(save.grids["output"].readouts) == set(pkpd.READOUTS)

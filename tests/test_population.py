@@ -7,20 +7,34 @@ import pkpd
 from pkpd.population import DEFAULT_OMEGA, Covariate, sample_population, standard_normal
 
 
+def test_splitmix64_matches_the_published_reference_sequence():
+    # SplitMix64 (Steele, Lea & Flood 2014) seeded with 0: its first outputs
+    # are 0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4 (Vigna's reference code).
+    from pkpd.population import _splitmix64
+
+    gamma = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        out = _splitmix64(np.array([0, gamma], dtype=np.uint64))
+    assert [hex(int(v)) for v in out] == ["0xe220a8397b1dcdaf", "0x6e789e6aa1b965f4"]
+
+
 def test_known_values_pin_the_generator_across_machines():
-    # Pure integer arithmetic then the normal quantile: these digits must not
+    # Pure integer arithmetic, then the normal quantile: these digits must not
     # change between platforms or numpy versions.
     z = standard_normal(20261125, 2, np.arange(3))
-    assert z.shape == (3,)
-    again = standard_normal(20261125, 2, np.arange(3))
-    np.testing.assert_array_equal(z, again)
-    assert len(set(np.round(z, 12))) == 3
+    np.testing.assert_allclose(z, [-1.05825193, 0.62931376, -1.40231294], rtol=0, atol=5e-9)
+    pop = sample_population(3, seed=2, variability=True)
+    np.testing.assert_allclose(pop.eta["CL"], [-0.2705609913946677, 0.21321820305002123, -0.4377389951055169],
+                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(pop.eta["k_int"], [0.05112106367258027, -0.33751975202651396, -0.1704461380833218],
+                               rtol=0, atol=1e-15)
+    assert pop.subject_ids.tolist() == [1, 2, 3]
 
 
 def test_first_subjects_do_not_depend_on_population_size():
     big = sample_population(1000, seed=7, variability=True, weight_kg=Covariate(70, 15, 45, 120))
     small = sample_population(10, seed=7, variability=True, weight_kg=Covariate(70, 15, 45, 120))
-    tail = sample_population(10, seed=7, variability=True, weight_kg=Covariate(70, 15, 45, 120), first_subject=990)
+    tail = sample_population(10, seed=7, variability=True, weight_kg=Covariate(70, 15, 45, 120), first_subject=991)
     for k in DEFAULT_OMEGA:
         np.testing.assert_array_equal(big.eta[k][:10], small.eta[k])
         np.testing.assert_array_equal(big.eta[k][990:], tail.eta[k])
@@ -58,14 +72,16 @@ def test_individual_parameters_apply_covariates_and_etas():
     pop = sample_population(3, seed=2, variability=True).with_covariates(weight_kg=58, crcl_ml_min=45)
     ind = pkpd.individual_parameters(p, pop)
     size = 58 / 70
-    expected_cl = (2.3 * size**0.75 + 6.2 * 0.45) * np.exp(pop.eta["CL"])
+    expected_cl = (1.3 * size**0.75 + 7.2 * 0.45) * np.exp(pop.eta["CL"])
     np.testing.assert_allclose(ind["CL"], expected_cl, rtol=1e-14)
     np.testing.assert_allclose(ind["V_c"], 21.3 * size * np.exp(pop.eta["V_c"]), rtol=1e-14)
     np.testing.assert_allclose(ind["V_p"], 14.6 * size, rtol=1e-14)
     np.testing.assert_allclose(ind["Q"], 9.5 * size**0.75, rtol=1e-14)
     np.testing.assert_allclose(ind["ka"], np.exp(pop.eta["ka"]), rtol=1e-14)
     np.testing.assert_allclose(ind["Kd"], 0.26 * np.exp(pop.eta["Kd"]), rtol=1e-14)
-    np.testing.assert_allclose(ind["k_rec"], 0.0117, rtol=0)  # not varied
+    np.testing.assert_allclose(ind["k_rec"], 0.01163, rtol=0)  # not varied
+    np.testing.assert_allclose(ind["WT"], 58.0, rtol=0)
+    np.testing.assert_allclose(ind["CrCl"], 45.0, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -74,8 +90,14 @@ def test_individual_parameters_apply_covariates_and_etas():
         (dict(n=0), r"n: must be an integer >= 1; got 0"),
         (dict(n=2.0), r"n: must be an integer >= 1; got 2.0"),
         (dict(n=2, seed=-1), r"seed: must be an integer >= 0; got -1"),
-        (dict(n=2, omega={"Q": 0.1}), r"omega.Q: no variability on this parameter"),
-        (dict(n=2, omega={"CL": float("nan")}), r"omega.CL: must be finite and >= 0; got nan"),
+        (dict(n=2, omega={"F_ir": 0.1}), r"omega.F_ir: no log-normal variability on 'F_ir': its range is bounded"),
+        (dict(n=2, omega={"WT": 0.1}), r"omega.WT: no log-normal variability on 'WT': not a model parameter"),
+        (dict(n=2, omega={"CL": float("nan")}), r"omega.CL: must be a finite number; got nan"),
+        (dict(n=2, omega={"CL": -0.1}), r"omega.CL: must be >= 0 \(a standard deviation\); got -0.1"),
+        (dict(n=2, correlation={"CL,V_c": 1.0}), r"correlation.CL,V_c: a correlation must be in \(-1, 1\); got 1.0"),
+        (dict(n=2, correlation={"CL,k_sp": 0.2}), r"correlation.CL,k_sp: k_sp has no omega; give omega.k_sp first"),
+        (dict(n=2, correlation={"CL": 0.2}), r"correlation.CL: expected two different parameter names"),
+        (dict(n=2, omega={"V_c": 0}, correlation={"CL,V_c": 0.2}), r"correlation.CL,V_c: both etas need an omega > 0"),
         (dict(n=2, weight_kg=float("inf")), r"WT: must be a finite number or a Covariate; got inf"),
     ],
 )
@@ -90,3 +112,75 @@ def test_bad_covariate_table():
         Covariate(70, -1, 40, 100)
     with pytest.raises(pkpd.ParameterError, match=r"0 < min <= mean <= max"):
         Covariate(30, 1, 40, 100)
+
+
+def test_any_positive_parameter_can_vary_with_the_given_omega():
+    pop = sample_population(20_000, seed=5, variability=True, omega={"k_sp": 0.2, "ka": 0})
+    assert "ka" not in pop.eta  # omega 0 switches it off
+    assert np.std(pop.eta["k_sp"]) == pytest.approx(0.2, rel=0.03)
+    ind = pkpd.individual_parameters(pkpd.default_parameters(), pop)
+    np.testing.assert_allclose(ind["k_sp"], 0.552 * np.exp(pop.eta["k_sp"]), rtol=1e-14)
+    np.testing.assert_allclose(ind["ka"], 1.0, rtol=0)
+
+
+def test_correlated_etas_have_the_requested_covariance():
+    pop = sample_population(40_000, seed=11, variability=True, correlation={("CL", "V_c"): 0.6, "ka,CL": -0.3})
+    cov = np.cov(np.stack([pop.eta["ka"], pop.eta["CL"], pop.eta["V_c"]]))
+    expected = np.array([[0.16, -0.3 * 0.4 * 0.25, 0.0],
+                         [-0.3 * 0.4 * 0.25, 0.0625, 0.6 * 0.0625],
+                         [0.0, 0.6 * 0.0625, 0.0625]])
+    np.testing.assert_allclose(cov, expected, atol=0.004)
+    # the uncorrelated etas are exactly those of the diagonal default
+    plain = sample_population(10, seed=11, variability=True)
+    np.testing.assert_array_equal(pop.eta["Kd"][:10], plain.eta["Kd"])
+
+
+def test_an_omega_block_must_be_symmetric_positive_definite():
+    from pkpd.population import Omega
+
+    with pytest.raises(pkpd.ParameterError, match="omega: the covariance matrix must be symmetric"):
+        Omega(("CL", "V_c"), [[0.0625, 0.01], [0.02, 0.0625]])
+    with pytest.raises(pkpd.ParameterError, match="positive definite"):
+        Omega(("CL", "V_c", "ka"), [[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]])
+    with pytest.raises(pkpd.ParameterError, match="2x2 matrix"):
+        Omega(("CL", "V_c"), [[1.0]])
+    block = Omega(("CL", "V_c"), [[0.0625, 0.03], [0.03, 0.0625]])
+    pop = sample_population(4, seed=1, variability=True, omega=block)
+    assert set(pop.eta) == {"CL", "V_c"}
+
+
+def test_subjects_are_the_same_whatever_the_chunk_they_are_drawn_in():
+    whole = sample_population(50, seed=9, variability=True, correlation={"CL,V_c": 0.5}, omega={"k_M2": 0.3})
+    part = sample_population(5, seed=9, variability=True, correlation={"CL,V_c": 0.5}, omega={"k_M2": 0.3},
+                             first_subject=21)
+    for k in whole.eta:
+        np.testing.assert_array_equal(whole.eta[k][20:25], part.eta[k])
+    np.testing.assert_array_equal(part.subject_ids, np.arange(21, 26))
+
+
+def test_population_refuses_unclear_construction():
+    with pytest.raises(pkpd.ParameterError, match="give weight_kg and/or crcl_ml_min"):
+        pkpd.Population(eta={})
+    pop = pkpd.Population.typical(3)
+    with pytest.raises(pkpd.ParameterError, match="by keyword"):
+        pop.with_covariates(np.array([60.0, 70.0, 80.0]))
+    moved = pop.with_covariates(weight_kg=[60.0, 70.0, 80.0])
+    assert moved.weight_kg.tolist() == [60.0, 70.0, 80.0]
+    with pytest.raises(pkpd.ParameterError, match=r"expected one value per subject, shape \(3,\); got shape \(2,\)"):
+        pkpd.Population(eta={"CL": np.zeros(2)}, weight_kg=np.full(3, 70.0))
+    assert not pop.weight_kg.flags.writeable
+    assert repr(pop) == "Population(n=3, seed=0, random effects on: none)"
+
+
+def test_residual_error_is_reproducible_per_observation():
+    from pkpd.population import ResidualError
+
+    err = ResidualError("plasma_mg_per_l", proportional=0.1, additive=0.01)
+    f = np.full((4, 2000), 0.5)
+    y = err.observe(f, seed=3, subjects=np.arange(1, 5))
+    np.testing.assert_array_equal(y[2:], err.observe(f[2:], seed=3, subjects=np.arange(3, 5)))
+    # y = f (1 + eps_p) + eps_a: mean f, variance f^2 sp^2 + sa^2
+    assert np.mean(y) == pytest.approx(0.5, abs=0.003)
+    assert np.var(y) == pytest.approx(0.25 * 0.01 + 1e-4, rel=0.05)
+    with pytest.raises(pkpd.ParameterError, match="residual_error.additive: must be >= 0"):
+        ResidualError("plasma_mg_per_l", additive=-1)
