@@ -185,7 +185,7 @@ def _cache_key(problem) -> str:
     h = hashlib.sha256()
     from .engines import reference
 
-    h.update(repr((reference.RTOL, reference.ATOL, problem.doses, problem.infusions,
+    h.update(repr((reference.METHOD, reference.RTOL, reference.ATOL, problem.doses, problem.infusions,
                    problem.duration_h)).encode())
     h.update(np.ascontiguousarray(problem.times_h).tobytes())
     for k in sorted(params):

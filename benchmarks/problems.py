@@ -13,7 +13,7 @@ absent, the fallback below is used and the JSON says so).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,12 @@ from pkpd.parameters import Parameters, default_parameters
 from pkpd.population import Covariate, Population, sample_population
 from pkpd.regimen import Dose, Infusion, Regimen
 
+from .engines import spec_model
+
 #: Readouts the timed runs return (what a population study plots: the PK and
 #: the PD endpoint).  Accuracy runs always ask for every readout.
 TIMED_OUTPUTS = ("plasma_mg_per_l", "excitability")
-ALL_OUTPUTS = ("plasma_mg_per_l", "csf_mg_per_l", "occupancy", "receptor_density",
-               "adaptation", "inhibition", "effect", "excitability")
+ALL_OUTPUTS = spec_model.READOUTS
 
 SCENARIO_FILE = Path(__file__).resolve().parent.parent / "pkpd" / "scenarios" / "standard-population.toml"
 
@@ -112,13 +113,19 @@ WORKLOADS = {
 
 @dataclass(frozen=True)
 class Subjects:
-    """Who is simulated: seed and covariates, and where they came from."""
+    """Who is simulated: seed and covariates, and where they came from.
+
+    ``parameters`` are pkpd's typical values (for the pkpd engine),
+    ``overrides`` the scenario's ``[parameters]`` by spec name (for the
+    spec's own table, :func:`Problem.individual_parameters`).
+    """
 
     seed: int
     weight_kg: object
     crcl_ml_min: object
     parameters: Parameters
     source: str
+    overrides: dict
 
 
 def _covariate(value):
@@ -137,7 +144,7 @@ def scenario_subjects(path: Path = SCENARIO_FILE) -> Subjects:
     """
     if not path.exists():
         return Subjects(FALLBACK_SEED, FALLBACK_WEIGHT, FALLBACK_CRCL, default_parameters(),
-                        f"fallback (no {path.name}): WT {FALLBACK_WEIGHT}, CrCl {FALLBACK_CRCL}")
+                        f"fallback (no {path.name}): WT {FALLBACK_WEIGHT}, CrCl {FALLBACK_CRCL}", {})
     try:  # the library's own reader validates the file
         from pkpd.scenario import load_scenario
 
@@ -154,9 +161,8 @@ def scenario_subjects(path: Path = SCENARIO_FILE) -> Subjects:
                          d.get("every_h"), d.get("count", 1)) for d in data["doses"])
         if in_file != tuple((r, a, t, e, c) for r, a, t, e, c in STANDARD_DOSES):
             note = "; its [[doses]] differ from the issue's standard regimen, which the benchmark uses"
-    params = default_parameters()
-    if data.get("parameters"):
-        params = params.replace(**data["parameters"])
+    overrides = {k: float(v) for k, v in data.get("parameters", {}).items()}
+    params = default_parameters().replace(**overrides) if overrides else default_parameters()
     return Subjects(
         int(sub.get("seed", 0)),
         _covariate(sub.get("weight_kg", 70.0)),
@@ -164,6 +170,7 @@ def scenario_subjects(path: Path = SCENARIO_FILE) -> Subjects:
         params,
         f"{path.name} (validated by {how}): seed {int(sub.get('seed', 0))}, "
         f"WT {sub.get('weight_kg', 70.0)}, CrCl {sub.get('crcl_ml_min', 100.0)}{note}",
+        overrides,
     )
 
 
@@ -173,7 +180,9 @@ class Problem:
 
     ``doses`` lists every dose as (route, time_h, amount_mg) before
     bioavailability and lag; ``infusions`` as (route, rate_mg_per_h,
-    start_h, stop_h).  ``times_h`` is the output grid (T,).
+    start_h, stop_h).  ``times_h`` is the output grid (T,).  (The peer
+    engines read it as a :class:`spec_model.Events`.)  ``overrides`` are
+    the scenario's parameter overrides by spec name.
     """
 
     workload: str
@@ -187,6 +196,7 @@ class Problem:
     infusions: tuple
     source: str = ""
     outputs: tuple = TIMED_OUTPUTS
+    overrides: dict = field(default_factory=dict)
 
     @property
     def n_subjects(self) -> int:
@@ -197,10 +207,19 @@ class Problem:
         return replace(self, population=self.population.subset(slice(0, k)))
 
     def individual_parameters(self) -> dict:
-        """Per-subject parameters, dict of (N,) arrays: what every engine solves."""
-        from pkpd.model import individual_parameters
+        """Per-subject values of :data:`spec_model.MODEL_PARAMETERS`, dict of (N,) arrays.
 
-        return individual_parameters(self.parameters, self.population)
+        What the peer engines and the reference solve: the spec's own table
+        with the scenario's overrides, then the population's covariates and
+        etas (``spec_model.individual_values``), independently of pkpd.model,
+        so the comparison also checks pkpd's covariate and variability model.
+        """
+        typical = spec_model.typical_params(**self.overrides)
+        typical["WT"], typical["CrCl"] = self.population.weight_kg, self.population.crcl_ml_min
+        q = spec_model.individual_values(typical, self.population.eta)
+        n = self.n_subjects
+        return {k: np.broadcast_to(np.asarray(q[k], dtype=float), (n,)).copy()
+                for k in spec_model.MODEL_PARAMETERS}
 
 
 def output_grid(duration_h: float, step_h: float) -> np.ndarray:
@@ -226,4 +245,4 @@ def build(workload: str | Workload, n_subjects: int, *, quick: bool = False,
     doses = tuple(sorted((DOSE_ROUTES[r], float(ti), float(a)) for ti, r, a in zip(t, route_idx, amount)))
     infusions = tuple((i.route, i.rate_mg_per_h, float(i.start_h), float(i.stop_h)) for i in regimen.infusions)
     return Problem(w.name, regimen, duration, w.output_step_h, output_grid(duration, w.output_step_h),
-                   s.parameters, pop, doses, infusions, s.source, tuple(outputs))
+                   s.parameters, pop, doses, infusions, s.source, tuple(outputs), dict(s.overrides))

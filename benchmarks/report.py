@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from .engines import reference
+
 COLUMNS = ("engine", "workload", "n", "wall s", "ms/subject", "x baseline", "plasma rel err",
            "receptor abs err", "peak MB", "note")
 
@@ -122,7 +124,8 @@ def table(result: dict) -> str:
     for e, note in skipped.items():
         lines.append(f"skipped {e}: {note}")
     lines.append("errors: plasma max relative error (where > 1e-3 of the subject's peak) and max absolute "
-                 "error on occupancy, receptor density, adaptation, excitability, vs scipy Radau rtol 1e-11, "
+                 "error on occupancy, receptor density, adaptation, excitability, vs the reference "
+                 f"(scipy {reference.METHOD} rtol {reference.RTOL:g}), "
                  f"{_acc_subjects(result)} subjects; peak MB is the measuring process's high-water mark")
     return "\n".join(lines)
 

@@ -7,7 +7,10 @@ many subjects and scaled linearly; ``None`` = always run in full),
 (bool, note)``, ``prepare(problem) -> context`` (untimed: compiling a
 model, tracing a function) and ``solve(problem, params, outputs, context)
 -> dict of (N, T) arrays``.  ``params`` is
-``pkpd.model.individual_parameters(problem.parameters, problem.population)``.
+``problems.Problem.individual_parameters()``: the spec's per-subject values
+(``spec_model.individual_values``) for the population's covariates and etas,
+computed independently of pkpd; the pkpd engine derives its own from the
+same population.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ def _vector_field():
     import jax.numpy as jnp
 
     def f(t, y, args):
-        p, r_iv, r_it = args
-        A_gut, A_er, A_c, A_p, A_csf, R, M, A_lum = (y[i] for i in range(8))
+        p, rates = args  # rates (3,): r_er, r_iv, r_it in mg/h
+        A_gut, A_c, A_p, A_csf, A_lum, A_sp, C_cns, R, M, M2 = (y[i] for i in range(sm.N_STATES))
         C_p = A_c / p["V_c"]
         C_csf = A_csf / p["V_csf"]
         C_lum = A_lum / p["V_lum"]
@@ -53,14 +53,16 @@ def _vector_field():
         lum_out = p["CL_lum"] * C_lum
         exch = CL_in * C_p - p["CL_out"] * C_csf
         return jnp.stack([
-            -p["ka"] * A_gut,
-            -p["ka_er"] * A_er,
-            p["ka"] * A_gut + p["ka_er"] * A_er + r_iv - p["CL"] * C_p - to_p - exch + (1.0 - p["f_it"]) * lum_out,
+            rates[0] - p["ka"] * A_gut,
+            p["ka"] * A_gut + rates[1] - p["CL"] * C_p - to_p - exch + (1.0 - p["f_it"]) * lum_out,
             to_p,
-            exch + p["f_it"] * lum_out,
+            exch + p["k_sp"] * A_sp,
+            rates[2] - lum_out,
+            p["f_it"] * lum_out - p["k_sp"] * A_sp,
+            p["ke0_cns"] * (C_p - C_cns),
             p["k_rec"] * (1.0 - R) - p["k_int"] * theta * R,
             p["k_M"] * (p["phi"] * (I - I0) - M),
-            r_it - lum_out,
+            p["k_M2"] * (p["phi2"] * (I - I0) - M2),
         ])
 
     return f
@@ -84,16 +86,16 @@ class _Solver:
             return self.cache[n_save]
         jax, dfx, term = self.jax, self.dfx, self.term
 
-        def one(y0, p, r_iv, r_it, t0, t1, ts):
+        def one(y0, p, rates, t0, t1, ts):
             sol = dfx.diffeqsolve(
-                term, dfx.Tsit5(), t0, t1, None, y0, args=(p, r_iv, r_it),
+                term, dfx.Tsit5(), t0, t1, None, y0, args=(p, rates),
                 saveat=dfx.SaveAt(ts=ts),
                 stepsize_controller=dfx.PIDController(rtol=RTOL, atol=ATOL),
                 max_steps=100_000,
             )
             return sol.ys
 
-        fn = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None, None, None)))
+        fn = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None, None)))
         self.cache[n_save] = fn
         return fn
 
@@ -121,21 +123,19 @@ def solve(problem, params: dict, outputs=sm.READOUTS, context=None) -> dict:
     m = breaks.size - 1
     mids = 0.5 * (breaks[:-1] + breaks[1:])
     jumps = np.zeros((m + 1, n, sm.N_STATES))
-    r_iv = np.zeros((m, n))
-    r_it = np.zeros((m, n))
+    rates = np.zeros((m, n, len(sm.RATE_TARGETS)))
     for i, s in enumerate(scheds):
         where = np.searchsorted(breaks, s.breaks)
         for j, b in enumerate(s.boluses):
             for k, amount in b:
                 jumps[where[j], i, k] += amount
-        seg = np.clip(np.searchsorted(s.breaks, mids, side="right") - 1, 0, max(s.r_iv.size - 1, 0))
-        r_iv[:, i] = s.r_iv[seg]
-        r_it[:, i] = s.r_it[seg]
+        seg = np.clip(np.searchsorted(s.breaks, mids, side="right") - 1, 0, max(len(s.rates) - 1, 0))
+        rates[:, i] = s.rates[seg]
     p = {k: jnp.asarray(np.asarray(params[k], dtype=float).reshape(-1)[:n]) for k in sm.MODEL_PARAMETERS}
     pa = {k: np.asarray(params[k], dtype=float).reshape(-1)[:n, None] for k in sm.MODEL_PARAMETERS}
     res = {k: np.empty((n, times.size)) for k in outputs}
 
-    def store(idx, states):  # states (8, n, k): readouts straight into the result
+    def store(idx, states):  # states (10, n, k): readouts straight into the result
         for k, v in sm.readouts(states, pa, outputs).items():
             res[k][:, idx] = v
 
@@ -144,7 +144,7 @@ def solve(problem, params: dict, outputs=sm.READOUTS, context=None) -> dict:
         y = y + jumps[j]
         idx = per_seg[j]
         ts = np.append(times[idx], breaks[j + 1])
-        ys = np.asarray(solver.segment(ts.size)(jnp.asarray(y), p, jnp.asarray(r_iv[j]), jnp.asarray(r_it[j]),
+        ys = np.asarray(solver.segment(ts.size)(jnp.asarray(y), p, jnp.asarray(rates[j]),
                                                 breaks[j], breaks[j + 1], jnp.asarray(ts)))
         if idx.size:
             store(idx, np.transpose(ys[:, :-1, :], (2, 0, 1)))

@@ -4,7 +4,8 @@ The model is built as SBML from the spec's equations (rate rules on amounts,
 assignment rules for the intermediate quantities) through roadrunner's own
 model-editing API, so neither antimony nor tellurium is needed.  Doses are
 applied the way mrgsolve and NONMEM do it: simulate up to the dose, add the
-amount to the state, restart CVODE (piecewise runs).  Each subject: reset,
+amount to the state, restart CVODE (piecewise runs); extended release and infusions are input
+rates set per segment.  Each subject: reset,
 set its parameters, run every segment.  CVODE tolerances: rtol 1e-6,
 atol 1e-9 (as the scipy loop).
 
@@ -26,7 +27,7 @@ SETTINGS = f"CVODE rtol {RTOL:g} atol {ATOL:g}, piecewise runs between events"
 
 _EMPTY_SBML = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version1/core" level="3" version="1">
-  <model id="baclofen_gabab_v1"/>
+  <model id="baclofen_gabab_v2"/>
 </sbml>"""
 
 #: Intermediate quantities (assignment rules), in dependency order.
@@ -45,20 +46,26 @@ _ASSIGNMENTS = (
     ("I0", "s0 / (1 + s0)"),
 )
 
-#: Rate rules, one per state (the spec's equations).
+#: Rate rules, one per state (the spec's equations).  r_er, r_iv and r_it
+#: are the zero-order inputs (mg/h) of the current segment.
 _RATES = (
-    ("A_gut", "-ka * A_gut"),
-    ("A_er", "-ka_er * A_er"),
-    ("A_c", "ka * A_gut + ka_er * A_er + r_iv - CL * C_p - Q * (C_p - A_p / V_p)"
+    ("A_gut", "r_er - ka * A_gut"),
+    ("A_c", "ka * A_gut + r_iv - CL * C_p - Q * (C_p - A_p / V_p)"
             " - CL_in * C_p + CL_out * C_csf + (1 - f_it) * CL_lum * C_lum"),
     ("A_p", "Q * (C_p - A_p / V_p)"),
-    ("A_csf", "CL_in * C_p - CL_out * C_csf + f_it * CL_lum * C_lum"),
+    ("A_csf", "CL_in * C_p - CL_out * C_csf + k_sp * A_sp"),
+    ("A_lum", "r_it - CL_lum * C_lum"),
+    ("A_sp", "f_it * CL_lum * C_lum - k_sp * A_sp"),
+    ("C_cns", "ke0_cns * (C_p - C_cns)"),
     ("R", "k_rec * (1 - R) - k_int * theta * R"),
     ("M", "k_M * (phi * (I_inh - I0) - M)"),
-    ("A_lum", "r_it - CL_lum * C_lum"),
+    ("M2", "k_M2 * (phi2 * (I_inh - I0) - M2)"),
 )
 
-_FREE = tuple(k for k in sm.MODEL_PARAMETERS if k not in ("F_ir", "F_er", "t_lag"))
+#: Parameters the rate rules read (the others act through the schedule, or
+#: only in readouts).
+_FREE = tuple(k for k in sm.MODEL_PARAMETERS if k not in ("F_ir", "F_er", "D_er", "t_lag", "EC50_cns", "n_cns"))
+_INPUTS = ("r_er", "r_iv", "r_it")
 
 
 def available() -> tuple[bool, str]:
@@ -76,8 +83,9 @@ def build_model():
     rr = roadrunner.RoadRunner(_EMPTY_SBML)
     for name in _FREE:
         rr.addParameter(name, 1.0, False)
-    for name, value in (("um_per_mg_per_l", sm.UM_PER_MG_PER_L), ("r_iv", 0.0), ("r_it", 0.0)):
-        rr.addParameter(name, value, False)
+    rr.addParameter("um_per_mg_per_l", sm.UM_PER_MG_PER_L, False)
+    for name in _INPUTS:
+        rr.addParameter(name, 0.0, False)
     for name in sm.STATES:
         rr.addParameter(name, 1.0 if name == "R" else 0.0, False)
     for name, formula in _ASSIGNMENTS:
@@ -123,7 +131,7 @@ def solve(problem, params: dict, outputs=sm.READOUTS, context=None) -> dict:
             for k, amount in sch.boluses[j]:
                 name = state_ids[k]
                 rr.setValue(name, rr.getValue(name) + amount)
-            rr.setValues(["r_iv", "r_it"], [sch.r_iv[j], sch.r_it[j]])
+            rr.setValues(list(_INPUTS), list(sch.rates[j]))
             idx = per_seg[j]
             t0, t1 = sch.breaks[j], sch.breaks[j + 1]
             grid = np.concatenate(([t0], times[idx][times[idx] > t0], [t1]))

@@ -3,7 +3,7 @@
 The baseline a Python user writes first: the spec's equations as a scalar
 Python function, LSODA at rtol 1e-6 (atol 1e-9 mg, i.e. 1 ng, so that the
 small CSF amounts are resolved), one subject after another, restarting the
-solver at every dose and infusion change.
+solver at every dose and at every release or infusion change.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ def prepare(problem):
 
 
 def solve_subject(problem, p: dict) -> np.ndarray:
-    """States of one subject at ``problem.times_h``, shape (8, T)."""
+    """States of one subject at ``problem.times_h``, shape (10, T)."""
     rhs = sm.make_rhs(p)
 
-    def segment(t0, t1, y0, r_iv, r_it, t_eval):
+    def segment(t0, t1, y0, rates, t_eval):
         sol = solve_ivp(rhs, (t0, t1), y0, method="LSODA", rtol=RTOL, atol=ATOL,
-                        t_eval=np.append(t_eval, t1), args=(r_iv, r_it))
+                        t_eval=np.append(t_eval, t1), args=(rates,))
         if not sol.success:
             raise RuntimeError(f"LSODA failed on [{t0}, {t1}]: {sol.message}")
         return sol.y[:, :-1], sol.y[:, -1]
