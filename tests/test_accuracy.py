@@ -27,7 +27,7 @@ from reference_model import (
 
 PLASMA_RTOL = 1e-5
 PD_ATOL = 1e-6
-PD_READOUTS = ("occupancy", "receptor_density", "adaptation", "excitability")
+PD_READOUTS = ("occupancy", "receptor_density", "adaptation", "excitability", "cns_depression")
 
 
 def _times(duration_h, step_h, *extra):
@@ -70,7 +70,12 @@ CASES = [
     (
         "oral_er-lag",
         Regimen((Dose("oral_er", 40.0, at_h=1.0, every_h=24.0, count=3),)),
-        {"t_lag": 0.75, "ka_er": 0.25}, 70.0, 100.0, 96.0, (1.75, 25.75, 49.75, 1.7499, 2.3),
+        {"t_lag": 0.75, "D_er": 4.0}, 70.0, 100.0, 96.0, (1.75, 5.75, 25.75, 29.75, 49.75, 1.7499, 2.3),
+    ),
+    (
+        "oral_er-release-longer-than-interval",
+        Regimen((Dose("oral_er", 60.0, at_h=0.0, every_h=12.0, count=4),)),
+        {"D_er": 17.5}, 70.0, 100.0, 72.0, (17.5, 29.5, 41.5, 53.5),
     ),
     (
         "oral_ir-lag-offgrid",
@@ -131,7 +136,8 @@ CASES = [
         "parameter-overrides",
         Regimen((Dose("oral_ir", 15.0, every_h=6.0, count=8), Dose("intrathecal_bolus", 0.08, at_h=20.0))),
         {"Q": 4.0, "Kp": 0.2, "f_it": 0.1, "tau": 10.0, "phi": 0.6, "k_M": 0.03, "k_int": 0.02,
-         "Kd": 0.1, "g": 0.5, "ka": 2.5, "F_ir": 0.9, "CL_lum": 0.05},
+         "Kd": 0.1, "g": 0.5, "ka": 2.5, "F_ir": 0.9, "CL_lum": 0.05, "k_sp": 1.5, "ke0_cns": 2.0,
+         "EC50_cns": 0.05, "n_cns": 2.5, "k_M2": 0.01, "phi2": 0.4},
         70.0, 100.0, 96.0, (20.0,),
     ),
     (
@@ -157,13 +163,14 @@ def test_single_subject_matches_reference(case):
     check_against_reference(res.plasma_mg_per_l[0], {k: res.readout(k)[0] for k in PD_READOUTS}, ref, label)
 
 
-def test_covariates_through_parameters_equal_population():
-    """WT/CrCl set on Parameters (population=None) act like a population's."""
+def test_typical_subjects_with_covariates_equal_sampled_fixed_covariates():
+    """Population.typical(weight_kg, crcl_ml_min) is the subject the reference builds from WT/CrCl."""
     regimen = CASES[0][1]
     t = _times(48.0, 0.5)
     ref = cached_reference_solution(regimen, typical_params(WT=95.0, CrCl=35.0), 48.0, t)
-    res = pkpd.simulate(regimen, duration_h=48.0, parameters=pkpd.Parameters().replace(WT=95.0, CrCl=35.0), times_h=t)
-    check_against_reference(res.plasma_mg_per_l[0], {k: res.readout(k)[0] for k in PD_READOUTS}, ref, "WT via Parameters")
+    res = pkpd.simulate(regimen, duration_h=48.0, population=pkpd.Population.typical(weight_kg=95.0, crcl_ml_min=35.0),
+                        times_h=t)
+    check_against_reference(res.plasma_mg_per_l[0], {k: res.readout(k)[0] for k in PD_READOUTS}, ref, "typical")
 
 
 def test_right_continuous_at_bolus_times():
@@ -222,8 +229,7 @@ def test_batch_of_different_regimens_with_variability_matches_reference():
     res = pkpd.simulate(regimens, duration_h=duration, parameters=params, population=pop, times_h=t)
     assert res.plasma_mg_per_l.shape == (5, t.size)
     for i, reg in enumerate(regimens):
-        p = typical_params(**{k: v for k, v in params.as_dict().items() if k not in ("WT", "CrCl")},
-                           WT=pop.weight_kg[i], CrCl=pop.crcl_ml_min[i])
+        p = typical_params(**params.as_dict(), WT=pop.weight_kg[i], CrCl=pop.crcl_ml_min[i])
         eta = {k: float(pop.eta[k][i]) for k in ETA_NAMES}
         ref = cached_reference_solution(reg, p, duration, t, eta=eta)
         check_against_reference(res.plasma_mg_per_l[i], {k: res.readout(k)[i] for k in PD_READOUTS},
@@ -304,7 +310,7 @@ def subjects(draw):
     }
     wt = draw(st.floats(40.0, 130.0))
     crcl = draw(st.floats(10.0, 150.0))
-    eta = {k: draw(st.floats(-0.8, 0.8)) for k in ETA_NAMES}
+    eta = {k: draw(st.floats(-0.8, 0.8)) for k in ETA_NAMES + ("k_sp", "D_er", "ke0_cns", "k_M2")}
     return overrides, wt, crcl, eta
 
 
@@ -314,7 +320,7 @@ def test_random_regimens_and_subjects_match_reference(reg, subject):
     overrides, wt, crcl, eta = subject
     duration = 60.0
     t = _times(duration, 0.5)
-    pop = pkpd.Population({k: np.array([v]) for k, v in eta.items()}, np.array([wt]), np.array([crcl]))
+    pop = pkpd.Population(eta={k: np.array([v]) for k, v in eta.items()}, weight_kg=[wt], crcl_ml_min=[crcl])
     res = pkpd.simulate(reg, duration_h=duration, parameters=pkpd.Parameters().replace(**overrides),
                         population=pop, times_h=t)
     ref = cached_reference_solution(reg, typical_params(**overrides, WT=wt, CrCl=crcl), duration, t, eta=eta)
