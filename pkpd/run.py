@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import io as pio
+from . import files as pio
 from . import metrics
 from .errors import PkpdError, ResourceError
 from .population import sample_population
 from .scenario import Arm, Scenario
-from .resources import available_memory_bytes
+from .resources import available_memory_bytes, check_disk, size_text
 from .simulate import Grid, SaveAt, iter_chunks, output_times
 
 #: Readouts the metrics and the figure read on the summary grid.
@@ -243,15 +242,6 @@ class RunResult:
 # Memory
 
 
-def _gib(n_bytes: float) -> str:
-    """A size for a message: GiB, MiB or KiB."""
-    if n_bytes >= 2**30 / 10:
-        return f"{n_bytes / 2**30:.1f} GiB"
-    if n_bytes >= 2**20:
-        return f"{n_bytes / 2**20:.0f} MiB"
-    return f"{n_bytes / 2**10:.0f} KiB"
-
-
 @dataclass(frozen=True)
 class Plan:
     """How a run will be carried out, decided before it starts.
@@ -303,8 +293,8 @@ def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None
     if n_out_guess * BYTES_PER_SUBJECT_TIME > 0.5 * available or n_out_guess > 1e9:
         raise ResourceError(
             f"{scenario.source}: output_step_h {scenario.output_step_h:g} over duration_h {scenario.duration_h:g} "
-            f"gives about {n_out_guess:.3g} output times, about {_gib(n_out_guess * BYTES_PER_SUBJECT_TIME)} "
-            f"of memory for one subject, more than the {_gib(0.5 * available)} a subject may use; "
+            f"gives about {n_out_guess:.3g} output times, about {size_text(n_out_guess * BYTES_PER_SUBJECT_TIME)} "
+            f"of memory for one subject, more than the {size_text(0.5 * available)} a subject may use; "
             "use a coarser output_step_h"
         )
     grids = tuple(
@@ -327,10 +317,10 @@ def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None
     if memory > 0.9 * available:
         n_arms = len(scenario.arms)
         raise ResourceError(
-            f"{scenario.source}: this run needs about {_gib(memory)} of memory "
+            f"{scenario.source}: this run needs about {size_text(memory)} of memory "
             f"({n} subject{'s' * (n != 1)} x {n_arms} arm{'s' * (n_arms != 1)}, {n_times} evaluation times "
-            f"per subject), more than the {_gib(0.9 * available)} it may use (90 % of the available "
-            f"{_gib(available)}); use fewer subjects (--subjects), a shorter duration_h or a coarser output_step_h"
+            f"per subject), more than the {size_text(0.9 * available)} it may use (90 % of the available "
+            f"{size_text(available)}); use fewer subjects (--subjects), a shorter duration_h or a coarser output_step_h"
         )
     width = len(max((a.name for a in scenario.arms), key=len)) + len(str(n)) + 3
     csv_bytes = rows * (width + (len(pio.TIMECOURSE_COLUMNS) - 2) * CSV_BYTES_PER_NUMBER)
@@ -531,24 +521,6 @@ def default_output_folder(scenario: Scenario, cwd: str | None = None) -> str:
     return os.path.join(cwd or os.curdir, "pkpd-output", scenario.name)
 
 
-def _check_disk(folder: str, need: float, source: str) -> None:
-    probe = os.path.abspath(folder)
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            return
-        probe = parent
-    try:
-        free = shutil.disk_usage(probe).free
-    except OSError:
-        return
-    if need > free:
-        raise ResourceError(
-            f"{source}: timecourse.csv would take about {_gib(need)} but {probe} has {_gib(free)} free; "
-            "use fewer subjects (--subjects) or a coarser output_step_h"
-        )
-
-
 def run_to_folder(
     scenario: Scenario,
     folder: str | os.PathLike | None = None,
@@ -585,7 +557,10 @@ def run_to_folder(
     """
     folder = default_output_folder(scenario) if folder is None else os.fspath(folder)
     p = plan(scenario, plot=plot)
-    _check_disk(folder, p.csv_bytes, scenario.source)
+    try:
+        check_disk(folder, p.csv_bytes, "timecourse.csv")
+    except ResourceError as exc:
+        raise ResourceError(f"{scenario.source}: {exc}") from None
     created = _make_folder(folder)
     paths = RunFiles(
         folder=folder,

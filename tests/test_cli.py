@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pkpd import io as pio
+from pkpd import files as pio
 from pkpd.metrics import METRICS
 from pkpd.scenario import DEFAULT_SCENARIO, builtin_scenarios, load_scenario
 

@@ -10,7 +10,7 @@ import numpy as np
 import pkpd
 import pytest
 
-from pkpd import io as pio
+from pkpd import files as pio
 from pkpd import run as prun
 from pkpd.errors import PkpdError
 from pkpd.scenario import parse_scenario
@@ -37,43 +37,6 @@ route = "iv_bolus"
 amount_mg = 5.0
 at_h = 1.0
 """
-
-
-def _python_g10(values):
-    return ["%.10g" % v for v in np.asarray(values, float).tolist()]
-
-
-def _vector_g10(values):
-    rec, start, stop = pio._format_g10(np.array(values, dtype=float))
-    return [bytes(r[a:b]).decode() for r, a, b in zip(rec, start, stop)]
-
-
-EDGE = [
-    0.0, -0.0, 1.0, -1.0, 0.5, 1e-5, 1e-4, 9.9999999995e-5, 0.99999999995, 9999999999.5, 1e10, 1e16,
-    1.1102230246251565e-16, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 123456789012.0,
-    0.769230769231, 1e-100, 1e100, 12345678905.0, 0.00012345678905, 1234567890.5, 0.1, 0.2, 0.3,
-    2.0 / 3.0, 1e9, 999999999.95, 99999.999995, 1e-300, -4.5e-17,
-]
-
-
-def test_vectorised_format_equals_python_on_edge_cases():
-    assert _vector_g10(EDGE) == _python_g10(EDGE)
-
-
-def test_vectorised_format_equals_python_on_random_values():
-    rng = np.random.default_rng(20261125)
-    n = 60_000
-    values = np.concatenate(
-        [
-            rng.random(n) * 10.0 ** rng.integers(-320, 308, n) * rng.choice([-1, 1], n),  # every exponent
-            rng.random(n) * 10.0 ** rng.integers(-8, 12, n),  # the usual range
-            np.round(rng.random(n) * 1000, 3),  # short decimals (trailing zeros)
-            rng.integers(0, 10**12, n).astype(float),  # integers, some above 1e10
-            rng.integers(0, 1000, n) / 8.0,  # exact binary fractions (ties)
-            np.nextafter(np.round(rng.random(n), 10), 2.0),  # one ulp above 10-digit decimals
-        ]
-    )
-    assert _vector_g10(values) == _python_g10(values)
 
 
 def test_timecourse_rows_match_a_plain_python_writer():
