@@ -178,7 +178,8 @@ def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: Mapping[str, n
 _ADAPTATIONS = {1: ("k_M", "phi"), 2: ("k_M2", "phi2")}
 
 
-def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping[str, np.ndarray]):
+def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping[str, np.ndarray],
+                      memo: dict | None = None):
     """Coefficients (p, q) of slow state ``i`` in ``dy_i/dt = p - q * y_i``.
 
     Parameters
@@ -189,6 +190,9 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping
         Linear states at ``k`` evaluation points (only A_csf is read).
     slow : ndarray, shape (>= i, k, n)
         Slow states 0..i-1 at the same points (the system is triangular).
+    memo : dict, optional
+        Scratch space reused across calls for one set of points, in order
+        i = 0, 1, 2: M and M2 share one drive ``I - I0`` (computed at i = 1).
 
     Returns ``p`` (k, n) and ``q`` (k, n), or ``q`` (n,) when constant.
 
@@ -202,7 +206,15 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping
         loss_rate = ind["k_int"] * occupancy(linear[CSF], ind)
         return loss_rate, ind["k_rec"] + loss_rate
     rate, extent = _ADAPTATIONS[i]
-    drive = inhibition(linear[CSF], slow[0], ind) - baseline_inhibition(ind)
+    if memo is None or i == 1 or "drive" not in memo:
+        if memo is not None and "I0" not in memo:
+            memo["I0"] = baseline_inhibition(ind)
+        i0 = memo["I0"] if memo is not None else baseline_inhibition(ind)
+        drive = inhibition(linear[CSF], slow[0], ind) - i0
+        if memo is not None:
+            memo["drive"] = drive
+    else:
+        drive = memo["drive"]
     return (ind[rate] * ind[extent]) * drive, ind[rate]
 
 

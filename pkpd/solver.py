@@ -330,8 +330,13 @@ def _collocate_constant_q(y_a, p, q, h, inverse, tab):
     return stages, _end_value(y_a, p, q, stages, h, tab)
 
 
-def _reachable(system: SemiLinearSystem, jumps, inputs) -> tuple[list[int], list[int]]:
-    """States that can become non-zero, and the inputs that are ever non-zero."""
+def _reachable(system: SemiLinearSystem, jumps, inputs, observed) -> tuple[list[int], list[int]]:
+    """States worth integrating, and the inputs that are ever non-zero.
+
+    A state is kept when it can become non-zero (a jump or an active input
+    reaches it) and can influence an ``observed`` row (recorded, or read by
+    the slow part); the others stay zero or are never looked at.
+    """
     nl, m, _ = system.B.shape
     active_inputs = [j for j in range(m) if any(np.any(u[j] != 0) for u in inputs.values())]
     flows = np.any(system.A != 0, axis=-1)  # flows[i, j]: j feeds i in some system
@@ -339,12 +344,16 @@ def _reachable(system: SemiLinearSystem, jumps, inputs) -> tuple[list[int], list
     reached = feeds.copy()
     for rows_, _, _ in jumps.values():
         reached[np.asarray(rows_)] = True
-    while True:
-        grown = reached | np.any(flows[:, reached], axis=1)
-        if np.array_equal(grown, reached):
-            break
-        reached = grown
-    return [int(i) for i in np.flatnonzero(reached)], active_inputs
+    influencing = np.zeros(nl, bool)
+    influencing[list(observed)] = True
+    for closure, edges in ((reached, flows), (influencing, flows.T)):
+        while True:
+            grown = closure | np.any(edges[:, closure], axis=1)
+            if np.array_equal(grown, closure):
+                break
+            closure[:] = grown
+    keep = reached & influencing
+    return [int(i) for i in np.flatnonzero(keep)], active_inputs
 
 
 def integrate(
@@ -393,10 +402,11 @@ def integrate(
     y_rec : ndarray (n_slow, T, n)
     """
     nl_full, _, n = system.B.shape
-    keep, active_inputs = _reachable(system, jumps, inputs)
+    keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows))
     if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
-        # States that can never leave zero are dropped: smaller propagators,
-        # fewer multiplications per step (an oral-only run has no lumbar CSF).
+        # States that can never leave zero, or never matter, are dropped:
+        # smaller propagators, fewer multiplications per step (an oral-only
+        # run has no lumbar CSF; a run that saves no CNS readout skips C_cns).
         position = {state: j for j, state in enumerate(keep)}
         system = SemiLinearSystem(
             A=system.A[np.ix_(keep, keep)],
@@ -405,7 +415,12 @@ def integrate(
             coefficients=system.coefficients,
             coupled_rows=tuple(position[r] for r in system.coupled_rows if r in position),
         )
-        jumps = {k: (np.array([position[r] for r in rows_]), subj, amt) for k, (rows_, subj, amt) in jumps.items()}
+        kept_jumps = {}
+        for k, (rows_, subj, amt) in jumps.items():
+            sel = np.isin(rows_, keep)  # a jump into a state that matters to nothing is dropped with it
+            if np.any(sel):
+                kept_jumps[k] = (np.array([position[r] for r in np.asarray(rows_)[sel]]), subj[sel], amt[sel])
+        jumps = kept_jumps
         inputs = {k: u[active_inputs] for k, u in inputs.items()}
     else:
         position = {state: state for state in range(nl_full)}
