@@ -19,6 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # deselected by the fast loop: pytest -m 'not slow'
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):

@@ -23,6 +23,8 @@ CELL_TIMEOUT_S = 120
 ALLOWED_IMPORTS = {"pkpd", "numpy", "matplotlib"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in kernel tracebacks
 
+pytestmark = pytest.mark.slow  # deselected by the fast loop: pytest -m 'not slow'
+
 nbformat = pytest.importorskip("nbformat")
 
 

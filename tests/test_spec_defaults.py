@@ -32,6 +32,8 @@ import pytest
 from pkpd.regimen import Dose, Infusion, Regimen
 from reference_model import reference_solution, typical_params
 
+pytestmark = pytest.mark.slow  # deselected by the fast loop: pytest -m 'not slow'
+
 DEFAULTS = typical_params()
 TID_H = 8.0
 #: The label titration then 20 mg every 8 h to day 21 (last dose at 496 h),
