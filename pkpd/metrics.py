@@ -402,9 +402,14 @@ auc = auc_simpson
 
 
 def time_average(t_h, y) -> np.ndarray:
-    """Time average of ``y`` over the span of ``t_h``: :func:`auc` / (t_end - t_start)."""
+    """Time average of ``y`` over the span of ``t_h``: :func:`auc` / (t_end - t_start).
+
+    Computed about the first value, so a constant curve averages to itself
+    exactly (no rounding across a threshold in :func:`pkpd.teaching.fraction_reaching`).
+    """
     t = np.asarray(t_h, dtype=float)
-    return auc(t, y) / (t[-1] - t[0])
+    y = np.asarray(y, dtype=float)
+    return y[..., 0] + auc(t, y - y[..., :1]) / (t[-1] - t[0])
 
 
 def _refine(t, y, i, sign):
@@ -435,6 +440,18 @@ def _refine(t, y, i, sign):
     # An exact parabola never lifts its vertex by more than a quarter of the
     # larger neighbour difference; more means a kink or jump (a dose) nearby.
     ok &= sign * (yv - y1) <= 0.25 * np.maximum(np.abs(y1 - y0), np.abs(y2 - y1))
+    # Near a smooth extreme the slope next to it is at most half the slope one
+    # step further out (exactly so for a parabola); a bolus jump between two
+    # samples makes it many times steeper: keep the sample there.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = j >= 2
+        jl = np.where(left, j - 2, 0)
+        d_out = (y0 - y[r, jl]) / (t0 - t[jl])
+        ok &= ~left | (np.abs(d01) <= 2.0 * np.abs(d_out))
+        right = j + 2 < t.size
+        jr = np.where(right, j + 2, t.size - 1)
+        d_out = (y[r, jr] - y2) / (t[jr] - t2)
+        ok &= ~right | (np.abs(d12) <= 2.0 * np.abs(d_out))
     val[np.flatnonzero(inner)[ok]] = yv[ok]
     at[np.flatnonzero(inner)[ok]] = tv[ok]
     return val, at
@@ -452,7 +469,8 @@ def peak(t_h, y, *, refine: bool = False) -> tuple[np.ndarray, np.ndarray]:
     refine : bool
         Place the peak at the vertex of the parabola through the sample and
         its two neighbours (error O(h**3) instead of O(h**2) for a smooth
-        curve).  Safe at a kink or bolus jump: there the sample is kept.
+        curve).  Safe at a bolus jump (the sample is kept) and never beyond
+        the neighbouring samples at a kink.
 
     Returns
     -------
