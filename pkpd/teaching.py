@@ -235,7 +235,8 @@ def exposure_table(
     summary's grid is :func:`pkpd.metrics.nca_times` over the window, e.g.
     ``pkpd.simulate(..., times_h=metrics.nca_times(a, b))``) they are the
     summary's numbers; on a coarser output grid they differ by that grid's
-    sampling error only (about 1e-4 relative at 0.25 h for oral dosing).
+    sampling error only (for oral dosing at 0.25 h: Cmax about 0.1 %, AUC
+    about 1e-5).
 
     Parameters
     ----------
