@@ -50,7 +50,7 @@ Conventions (the same everywhere)
   coarser output grid differs only by that grid's sampling error.
 * **Terminal half-life** (:func:`terminal_half_life`): log-linear least
   squares on the samples after the peak that follows the last dose, where
-  plasma is between 1e-4 and 0.1 of that peak (absorption and distribution
+  plasma is between 1e-4 and 0.25 of that peak (absorption and distribution
   are over by then); it needs at least 3 such samples spanning at least 2
   fitted half-lives, otherwise nan.  The summary fits only a genuine
   washout (:func:`describe_dosing`): after a single dose, or after the last
@@ -124,7 +124,7 @@ class MetricInfo:
 
 
 _SHORT_WASHOUT = ("the washout after the last dose is too short for the fit "
-                  "(fewer than 3 samples below 10 % of the peak spanning 2 half-lives)")
+                  "(fewer than 3 samples below 25 % of the peak spanning 2 half-lives)")
 
 #: The metrics of ``summary.csv``, in the order written.
 METRICS: tuple[MetricInfo, ...] = (
@@ -587,7 +587,7 @@ def terminal_half_life(
     c,
     *,
     after_h: float = 0.0,
-    upper_fraction: float = 0.1,
+    upper_fraction: float = 0.25,
     lower_fraction: float = 1e-4,
     min_points: int = 3,
     min_half_lives: float = 2.0,
@@ -596,9 +596,10 @@ def terminal_half_life(
 
     For each row, after ``after_h`` (the last dose or infusion stop), take
     the peak ``C_pk`` and the samples after it with ``lower_fraction * C_pk
-    <= C <= upper_fraction * C_pk`` (the default drops the first 3.3
-    half-lives, where absorption and distribution still shape the curve,
-    and stops at four decades below the peak); fit ``ln C = a - lambda_z t``
+    <= C <= upper_fraction * C_pk`` (the default drops the first 2
+    half-lives, where absorption and distribution still shape the curve:
+    baclofen's distribution half-life is 0.5 h, its absorption half-life
+    0.7 h; and stops at four decades below the peak); fit ``ln C = a - lambda_z t``
     by least squares and return ``ln 2 / lambda_z``.  The caller chooses a
     genuine washout (no dose after ``after_h``): :func:`describe_dosing`.
 

@@ -250,7 +250,7 @@ def test_subject_metrics_of_a_single_oral_dose_match_the_bateman_function():
     auc_last = scale * ((1 - math.exp(-k * 72)) / k - (1 - math.exp(-ka * 72)) / ka)
     assert m["auc_0_last_single_dose"][0] == pytest.approx(auc_last, rel=1e-8)
     assert m["auc_0_inf_single_dose"][0] == pytest.approx(f_d / (k * v), rel=1e-8)  # = F D / CL
-    assert m["terminal_half_life"][0] == pytest.approx(math.log(2) / k, rel=1e-6)  # exp(-ka t) left: 2e-7
+    assert m["terminal_half_life"][0] == pytest.approx(math.log(2) / k, rel=2e-5)  # exp(-ka t) left in the tail: 7e-6
     for name in ("cmax_last_interval", "auc_last_interval", "cmin_last_interval"):
         assert np.isnan(m[name]).all()
 
@@ -272,9 +272,9 @@ def test_half_life_needs_two_half_lives_of_tail():
     k = math.log(2) / 4.0
     t = np.arange(0.0, 200.0, 0.5)
     c = np.exp(-k * t)[None]
-    # the tail below 10 % of the peak starts at 13.3 h; up to 18 h it spans 1.2 half-lives: nan
-    assert np.isnan(metrics.terminal_half_life(t[t <= 18.0], c[:, t <= 18.0]))[0]
-    assert metrics.terminal_half_life(t[t <= 22.0], c[:, t <= 22.0])[0] == pytest.approx(4.0, rel=1e-10)
+    # the tail below 25 % of the peak starts at 8 h; up to 14 h it spans 1.5 half-lives: nan
+    assert np.isnan(metrics.terminal_half_life(t[t <= 14.0], c[:, t <= 14.0]))[0]
+    assert metrics.terminal_half_life(t[t <= 17.0], c[:, t <= 17.0])[0] == pytest.approx(4.0, rel=1e-10)
 
 
 def test_nca_times():
