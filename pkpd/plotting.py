@@ -1,5 +1,11 @@
 """The figure of a run: one page from plasma level to excitability.
 
+Plain data in, a PNG out: :func:`plot_arms` takes the scenario's title, the
+time axis and per-arm arrays; :func:`plot_run` only unpacks a run's result
+into them (this module never imports :mod:`pkpd.run`).  Every band is
+:func:`pkpd.metrics.percentile_bands`, the function the teaching helpers and
+the summary use.
+
 matplotlib is imported inside the functions (with the non-interactive Agg
 backend), never at module import, so a run without a figure does not pay
 for it.  Units inside are the core's (h, mg/L); the time axis switches to
@@ -9,15 +15,13 @@ days for runs longer than three days.
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, BinaryIO, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Mapping, Sequence
 
 import numpy as np
 
-from .metrics import REBOUND_THRESHOLD, TOXIC_PLASMA_MG_PER_L
+from .metrics import REBOUND_THRESHOLD, TOXIC_PLASMA_MG_PER_L, percentile_bands
 from .units import HOURS_PER_DAY
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .run import RunResult
 
 #: Runs longer than this are drawn in days, h.
 DAYS_AXIS_AFTER_H = 72.0
@@ -37,7 +41,7 @@ def _pyplot():
 
 
 def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and 5th / 95th percentiles over subjects.
+    """Median and 5th / 95th percentiles over subjects (:func:`pkpd.metrics.percentile_bands`).
 
     Parameters
     ----------
@@ -47,38 +51,95 @@ def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     -------
     median, p05, p95 : ndarray (T,)
     """
-    v = np.asarray(values, dtype=float)
-    if v.shape[0] == 1:
-        return v[0], v[0], v[0]
-    p05, med, p95 = np.percentile(v, [5.0, 50.0, 95.0], axis=0)
+    med, p05, p95 = percentile_bands(values, (50.0, 5.0, 95.0))
     return med, p05, p95
 
 
-def plot_run(result: "RunResult", file: BinaryIO | str, *, dpi: int = 110) -> None:
-    """Draw ``result`` (from :func:`pkpd.run.run` with ``plot=True``) as a PNG.
+@dataclass(frozen=True)
+class ArmCurves:
+    """One arm of the figure, as plain data.
+
+    Attributes
+    ----------
+    name : str
+        The arm's name (legend).
+    readouts : mapping of str to ndarray (K, T)
+        ``plasma_mg_per_l``, ``csf_mg_per_l``, ``occupancy``,
+        ``receptor_density``, ``adaptation`` and ``excitability`` of K
+        subjects on the figure's time axis.
+    last_dose_h : float or None
+        Where to draw the dotted "last dose" line (a stop), h.
+    """
+
+    name: str
+    readouts: Mapping[str, np.ndarray]
+    last_dose_h: float | None = None
+
+
+def plot_run(result, file: BinaryIO | str, *, dpi: int = 110) -> None:
+    """Draw a run's result (:func:`pkpd.run.run` with ``plot=True``) as a PNG.
+
+    Unpacks ``result.scenario``, ``result.summary_time_h`` and each arm's
+    ``name``, ``plot`` and ``last_dose_h`` into :func:`plot_arms`.
+    """
+    sc = result.scenario
+    plot_arms(
+        file,
+        time_h=result.summary_time_h,
+        arms=[ArmCurves(a.name, a.plot, a.last_dose_h) for a in result.arms],
+        title=sc.name,
+        description=sc.description or "",
+        n_subjects=sc.subjects.n,
+        duration_h=sc.duration_h,
+        dpi=dpi,
+    )
+
+
+def plot_arms(
+    file: BinaryIO | str,
+    *,
+    time_h,
+    arms: Sequence[ArmCurves],
+    title: str,
+    description: str = "",
+    n_subjects: int | None = None,
+    duration_h: float | None = None,
+    dpi: int = 110,
+) -> None:
+    """Draw the run figure from plain data as a PNG.
 
     Panels: plasma level; CSF level; receptor occupancy; receptor density
     (solid) and counter-adaptation (dashed); excitability with the untreated
     baseline (1) and the rebound line (1.2).  Each arm has its own colour:
     the population median, with the 5th-95th percentile band when there is
-    more than one subject, and a dotted line at its last dose.
+    more than one subject, and a dotted line at its last dose (a stop).
 
     Parameters
     ----------
-    result : RunResult
-        With plot data (``ArmOutcome.plot``).
     file : file object (binary) or path
         Where the PNG goes.
+    time_h : array (T,)
+        The time axis of every arm's readouts, h.
+    arms : sequence of ArmCurves
+        One per arm, in legend order.
+    title, description : str
+        The scenario's name and description.
+    n_subjects : int, optional
+        Subjects in the run (default: the subjects drawn); the subtitle says
+        when the figure shows only the first ones.
+    duration_h : float, optional
+        Length of the run, h (default: the last time).
     dpi : int
         Resolution (the figure is 12 x 9.6 inches).
     """
     plt = _pyplot()
-    sc = result.scenario
-    t = np.asarray(result.summary_time_h, dtype=float)
-    in_days = sc.duration_h > DAYS_AXIS_AFTER_H
+    t = np.asarray(time_h, dtype=float)
+    duration = float(t[-1]) if duration_h is None else float(duration_h)
+    drawn = max(np.asarray(a.readouts["plasma_mg_per_l"]).shape[0] for a in arms)
+    n = drawn if n_subjects is None else int(n_subjects)
+    in_days = duration > DAYS_AXIS_AFTER_H
     scale = 1.0 / HOURS_PER_DAY if in_days else 1.0
     x = t * scale
-    n = sc.subjects.n
 
     fig = plt.figure(figsize=(12, 9.6), dpi=dpi)
     grid = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.25], hspace=0.42, wspace=0.2,
@@ -96,9 +157,9 @@ def plot_run(result: "RunResult", file: BinaryIO | str, *, dpi: int = 110) -> No
         ax.plot(x, med, style, color=colour, linewidth=1.4, label=label)
 
     peak_plasma = 0.0
-    for k, arm in enumerate(result.arms):
+    for k, arm in enumerate(arms):
         colour = ARM_COLOURS[k % len(ARM_COLOURS)]
-        data = arm.plot
+        data = arm.readouts
         draw(ax_plasma, data["plasma_mg_per_l"], colour, label=arm.name)
         draw(ax_csf, data["csf_mg_per_l"], colour)
         draw(ax_occ, data["occupancy"], colour)
@@ -145,21 +206,20 @@ def plot_run(result: "RunResult", file: BinaryIO | str, *, dpi: int = 110) -> No
         ax.set_ylim(bottom=0)
     _tidy_excitability(ax_exc)
     if in_days:
-        _day_ticks(ax_exc, sc.duration_h / HOURS_PER_DAY)
-    elif sc.duration_h >= 12:
+        _day_ticks(ax_exc, duration / HOURS_PER_DAY)
+    elif duration >= 12:
         from matplotlib.ticker import MultipleLocator
 
-        ax_exc.xaxis.set_major_locator(MultipleLocator(6 if sc.duration_h <= 48 else 12))
+        ax_exc.xaxis.set_major_locator(MultipleLocator(6 if duration <= 48 else 12))
 
-    title = sc.name
     fig.text(0.07, 0.975, title, fontsize=14, fontweight="bold", va="top")
-    sub = textwrap.shorten(sc.description, 170) if sc.description else ""
+    sub = textwrap.shorten(description, 170) if description else ""
     who = (f"{n} subjects: median and 5th-95th percentile band" if n > 1 else "one subject")
-    if n > 1 and min(n, max(a.plot["plasma_mg_per_l"].shape[0] for a in result.arms)) < n:
-        who += f" (figure from the first {result.arms[0].plot['plasma_mg_per_l'].shape[0]})"
+    if n > 1 and drawn < n:
+        who += f" (figure from the first {drawn})"
     fig.text(0.07, 0.945, (sub + "\n" if sub else "") + who, fontsize=9.5, va="top", color="0.25")
     handles, labels = ax_plasma.get_legend_handles_labels()
-    if len(handles) > 1 or result.arms[0].name != sc.name:
+    if len(handles) > 1 or arms[0].name != title:
         fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.062, 0.905), ncol=min(len(labels), 6),
                    fontsize=9.5, frameon=False, handlelength=2.2, columnspacing=1.6)
     fig.text(0.5, 0.012, FOOTER, ha="center", va="bottom", fontsize=8.5, color="0.4", style="italic")
@@ -211,7 +271,7 @@ def plot_bands(time_h: np.ndarray, readouts: dict, *, percentiles=(5, 50, 95), a
     for a, name in zip(axes, names):
         v = np.asarray(readouts[name], dtype=float)
         if v.shape[0] > 1:
-            p_lo, p_mid, p_hi = np.percentile(v, [lo, mid, hi], axis=0)
+            p_lo, p_mid, p_hi = percentile_bands(v, (lo, mid, hi))
             a.fill_between(x, p_lo, p_hi, color=ARM_COLOURS[0], alpha=0.2, linewidth=0,
                            label=f"{lo:g}th-{hi:g}th percentile")
             a.plot(x, p_mid, color=ARM_COLOURS[0], label=f"{mid:g}th percentile")

@@ -13,8 +13,11 @@ Each chunk is evaluated on one time grid that joins three sets of times:
 * a *summary grid* that depends only on the run's length (every 0.5 h for
   runs of ten days or more, finer for short runs), from which the metrics
   and the figure are computed, so they do not depend on ``output_step_h``;
-* a fine uniform grid (0.05 h or finer) over the last dosing interval, for
-  Cmax, Tmax, Cmin and the AUC by Simpson's rule.
+* a fine uniform grid (0.05 h or finer, :func:`pkpd.metrics.nca_times`)
+  over the NCA window (the last dosing interval, or the window after a
+  single dose), for Cmax, Tmax, Cmin and the AUC by Simpson's rule.
+
+Every statistic comes from :mod:`pkpd.metrics`.
 
 :func:`run_to_folder` adds the files of ``scenario-format.md``: it checks
 memory and disk space first, writes each file under a temporary name in the
@@ -62,8 +65,8 @@ SUMMARY_STEP_H = 0.5
 SUMMARY_MIN_POINTS = 480
 #: Points the summary grid has at most (very long runs get a coarser step).
 SUMMARY_MAX_POINTS = 200_000
-#: Step of the fine grid over the last dosing interval, h (at most).
-INTERVAL_STEP_H = 0.05
+#: Step of the fine NCA grid, h (at most; :func:`pkpd.metrics.nca_times`).
+INTERVAL_STEP_H = metrics.NCA_STEP_H
 #: Working memory per subject and evaluation time, bytes: eight readouts,
 #: the recorded states, the solver's temporaries and the metrics' copies
 #: (measured: about 110 bytes; the rest is margin).
@@ -112,19 +115,23 @@ class EvaluationGrid:
     summary_time_h : ndarray (Ts,)
         The summary grid (metrics and figure), h.
     interval : (float, float) or None
-        The last dosing interval, h.
+        The window of the NCA metrics, h: the last dosing interval, or the
+        window after a single dose (:attr:`pkpd.metrics.Dosing.nca_window`).
     interval_time_h : ndarray (Ti,) or None
-        A uniform grid over ``interval`` (even number of steps), h.
+        :func:`pkpd.metrics.nca_times` over ``interval``, h.
+    dosing : pkpd.metrics.Dosing or None
+        What of the arm's dosing the metrics need.
     """
 
     output_time_h: np.ndarray
     summary_time_h: np.ndarray
     interval: tuple[float, float] | None = None
     interval_time_h: np.ndarray | None = None
+    dosing: metrics.Dosing | None = None
 
     def save_at(self, *, output: bool) -> SaveAt:
         """What a chunk saves: the CSV readouts on the output grid (when written),
-        the metric and figure readouts on the summary grid, plasma on the interval grid."""
+        the metric and figure readouts on the summary grid, plasma on the NCA grid."""
         grids = {"summary": Grid(self.summary_time_h, SUMMARY_READOUTS)}
         if output:
             grids["output"] = Grid(self.output_time_h, pio.TIMECOURSE_READOUTS)
@@ -139,21 +146,21 @@ class EvaluationGrid:
 
 
 def evaluation_grid(
-    duration_h: float, output_step_h: float, interval: tuple[float, float] | None = None
+    duration_h: float, output_step_h: float, interval: "metrics.Dosing | tuple[float, float] | None" = None
 ) -> EvaluationGrid:
-    """The output grid, the summary grid and the fine interval grid of one arm."""
-    fine = None
-    if interval is not None:
-        a, b = interval
-        n = max(160, int(math.ceil((b - a) / INTERVAL_STEP_H)))
-        n = min(n + (n % 2), 4000)
-        fine = a + (b - a) * (np.arange(n + 1) / n)
-        fine[-1] = b
+    """The output grid, the summary grid and the fine NCA grid of one arm.
+
+    ``interval`` is the arm's :class:`pkpd.metrics.Dosing` (from
+    :func:`_interval`), or just an NCA window ``(start_h, end_h)``.
+    """
+    dosing = interval if isinstance(interval, metrics.Dosing) else None
+    win = dosing.nca_window if dosing is not None else interval
     return EvaluationGrid(
         output_time_h=output_times(duration_h, output_step_h),
         summary_time_h=output_times(duration_h, summary_step_h(duration_h)),
-        interval=interval,
-        interval_time_h=fine,
+        interval=win,
+        interval_time_h=None if win is None else metrics.nca_times(*win, step_h=INTERVAL_STEP_H),
+        dosing=dosing,
     )
 
 
@@ -174,9 +181,11 @@ class ArmOutcome:
     metrics : dict of str to ndarray (N,)
         Per-subject metrics (:data:`pkpd.metrics.METRICS`, their units).
     last_dose_h : float or None
-        The last dose or infusion stop before the end of the run, h.
+        The last dose or infusion stop when the run continues into a washout
+        after it (:attr:`pkpd.metrics.Dosing.washout_h`), h; None when
+        dosing runs to the end of the run.
     interval : (float, float) or None
-        The last dosing interval, h.
+        The window of the NCA metrics, h (last dosing interval or single dose).
     plot : dict of str to ndarray (K, Ts) or None
         :data:`PLOT_READOUTS` of the first K subjects on the summary grid
         (float32), when asked for.
@@ -215,26 +224,34 @@ class RunResult:
     warnings: tuple[str, ...] = ()
 
     def table(self) -> str:
-        """The summary as a short text table: one row per metric, the median per arm."""
+        """The summary as a short text table: one row per metric with its unit, the median per arm.
+
+        ``-`` marks a metric that does not apply or is missing for some subjects
+        (see :attr:`warnings`).
+        """
         names = [a.name for a in self.arms]
         width = [max(len(n), 9) for n in names]
         label_w = max(len(m.label) for m in metrics.METRICS)
         unit_w = max(len(m.unit) for m in metrics.METRICS)
-        lines = ["  ".join([" " * label_w, " " * unit_w] + [n.rjust(w) for n, w in zip(names, width)])]
+        lines = ["  ".join([" " * label_w, "unit".ljust(unit_w)] + [n.rjust(w) for n, w in zip(names, width)])]
         for info in metrics.METRICS:
             cells = []
             for arm, w in zip(self.arms, width):
-                med = metrics.percentiles(arm.metrics[info.name])[0]
+                med = metrics.population_summary(arm.metrics[info.name])[0]
                 cells.append(("-" if not math.isfinite(med) else f"{med:.4g}").rjust(w))
             lines.append("  ".join([info.label.ljust(label_w), info.unit.ljust(unit_w)] + cells))
         return "\n".join(line.rstrip() for line in lines)
 
     def summary_rows(self) -> list[tuple[str, str, str, float, float, float]]:
-        """Rows of ``summary.csv``: (arm, metric, unit, median, p05, p95)."""
+        """Rows of ``summary.csv``: (arm, metric, unit, median, p05, p95).
+
+        :func:`pkpd.metrics.population_summary` of each metric: nan (an empty
+        cell) where the metric does not apply or some subject lacks it.
+        """
         rows = []
         for arm in self.arms:
             for info in metrics.METRICS:
-                rows.append((arm.name, info.name, info.unit, *metrics.percentiles(arm.metrics[info.name])))
+                rows.append((arm.name, info.name, info.unit, *metrics.population_summary(arm.metrics[info.name])))
         return rows
 
 
@@ -267,14 +284,15 @@ class Plan:
     csv_bytes: float
 
 
-def _interval(arm: Arm, duration_h: float) -> tuple[float, float] | None:
+def _interval(arm: Arm, duration_h: float) -> metrics.Dosing:
+    """What of the arm's dosing the metrics need: NCA window, washout (:func:`pkpd.metrics.describe_dosing`)."""
     times, _, _ = arm.regimen.dose_events(duration_h)
-    return metrics.last_dosing_interval(times, duration_h)
+    return metrics.describe_dosing(times, duration_h, [(i.start_h, i.stop_h) for i in arm.regimen.infusions])
 
 
 def _last_dose(arm: Arm, duration_h: float) -> float | None:
-    last = arm.regimen.last_dose_h
-    return None if last is None or last >= duration_h - 1e-9 else float(last)
+    """The last dose or infusion stop when a washout follows it, h (None when dosing runs to the end)."""
+    return _interval(arm, duration_h).washout_h
 
 
 def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None = None) -> Plan:
@@ -482,24 +500,42 @@ class _BackgroundWriter:
 
 
 def _chunk_metrics(arm: str, grid: EvaluationGrid, res, last_dose: float | None, warnings: list[str]):
-    """Metrics of one chunk; never raises (a failure leaves the cells empty)."""
+    """Metrics of one chunk; never raises (a failure leaves the cells empty).
+
+    A metric that applies to the arm but is missing for some subjects (e.g.
+    the run ends before the rebound peaks) adds a warning: its cell will be
+    empty (:func:`pkpd.metrics.population_summary`).
+    """
+    n = res.n_subjects
     try:
         summary = res.grids["summary"]
+        dosing = grid.dosing
+        if dosing is None:  # a grid built from a bare window: the documented fallbacks
+            dosing = metrics.Dosing(float(summary.time_h[-1]), interval=grid.interval, washout_h=last_dose)
         with np.errstate(all="ignore"):
-            return metrics.subject_metrics(
+            out = metrics.subject_metrics(
                 summary.time_h,
                 dict(summary.readouts),
-                interval=grid.interval,
-                stop_h=last_dose,
-                interval_t_h=grid.interval_time_h,
-                interval_plasma=res.grids["interval"].readouts["plasma_mg_per_l"] if "interval" in res.grids else None,
+                dosing=dosing,
+                nca_t_h=grid.interval_time_h,
+                nca_plasma=res.grids["interval"].readouts["plasma_mg_per_l"] if "interval" in res.grids else None,
             )
     except Exception as exc:  # the summary must never make a run fail
         message = f"summary: metrics of arm '{arm}' could not be computed ({type(exc).__name__}: {exc}); cells left empty"
         if message not in warnings:
             warnings.append(message)
-        n = res.n_subjects
         return {name: np.full(n, np.nan) for name in metrics.METRIC_NAMES}
+    try:
+        for info in metrics.METRICS:
+            if metrics.applies(info, dosing) and not np.isfinite(out[info.name]).all():
+                why = info.missing or "it could not be computed"
+                message = (f"summary: arm '{arm}': {info.name} left empty: {why} "
+                           f"(for some subjects; run {dosing.duration_h:g} h)")
+                if message not in warnings:
+                    warnings.append(message)
+    except Exception:  # pragma: no cover - a warning must not fail the run either
+        pass
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -274,3 +274,128 @@ def test_interactive_checks_names():
         teaching.interactive(teaching.explore_oral, dose=(1.0, 2.0, 0.5))
     with pytest.raises(ParameterError, match="x: needs_value gives no default for it"):
         teaching.interactive(needs_value, x=(1.0, 2.0, 0.5))
+
+
+# ---------------------------------------------------------------------------
+# One way through the code: the teaching helpers give summary.csv's numbers
+
+
+from pkpd import metrics  # noqa: E402
+from pkpd import run as prun  # noqa: E402
+from pkpd.population import sample_population  # noqa: E402
+from pkpd.scenario import load_scenario, parse_scenario  # noqa: E402
+
+STOPPED = """
+name = "stopped"
+duration_h = 120.0
+output_step_h = 1.0
+[subjects]
+n = 4
+seed = 3
+variability = true
+[[doses]]
+route = "oral_ir"
+amount_mg = 20.0
+at_h = 0.0
+every_h = 8.0
+count = 6
+"""
+
+SINGLE = """
+name = "single"
+duration_h = 48.0
+output_step_h = 1.0
+[subjects]
+n = 3
+seed = 5
+variability = true
+[[doses]]
+route = "oral_ir"
+amount_mg = 20.0
+at_h = 1.0
+"""
+
+
+def _same_subjects(sc, times_h):
+    """The run's subjects through the scenario's only arm, on ``times_h``."""
+    s = sc.subjects
+    pop = sample_population(s.n, seed=s.seed, variability=s.variability, weight_kg=s.weight_kg,
+                            crcl_ml_min=s.crcl_ml_min)
+    arm = sc.arms[0]
+    return pkpd.simulate(arm.regimen, duration_h=sc.duration_h, parameters=arm.parameters, population=pop,
+                         times_h=times_h)
+
+
+def test_teaching_and_summary_agree_on_the_same_run():
+    sc = parse_scenario(STOPPED, source="stopped.toml")
+    result = prun.run(sc)
+    m = result.arms[0].metrics
+    a, b = metrics.last_dosing_interval([0, 8, 16, 24, 32, 40], sc.duration_h)
+    assert (a, b) == (40.0, 48.0) and result.arms[0].interval == (a, b)
+    # NCA: the summary's fine grid over the last interval
+    fine = _same_subjects(sc, metrics.nca_times(a, b))
+    tab = teaching.exposure_table(fine, start_h=a, end_h=b)
+    np.testing.assert_allclose(tab["cmax_mg_per_l"], m["cmax_last_interval"], rtol=1e-10)
+    np.testing.assert_allclose(tab["tmax_h"], m["tmax_last_interval"], rtol=1e-9)
+    np.testing.assert_allclose(tab["cmin_mg_per_l"], m["cmin_last_interval"], rtol=1e-10)
+    np.testing.assert_allclose(tab["auc_mg_h_per_l"], m["auc_last_interval"], rtol=1e-10)
+    # a coarser output step differs only by its sampling error
+    coarse = _same_subjects(sc, np.arange(0.0, 120.0 + 1e-9, 0.25))
+    tab4 = teaching.exposure_table(coarse, start_h=a, end_h=b)
+    np.testing.assert_allclose(tab4["cmax_mg_per_l"], m["cmax_last_interval"], rtol=3e-3)
+    np.testing.assert_allclose(tab4["auc_mg_h_per_l"], m["auc_last_interval"], rtol=1e-4)
+    # rebound and half-life: the summary grid after the last dose
+    grid = prun.evaluation_grid(sc.duration_h, sc.output_step_h).summary_time_h
+    summ = _same_subjects(sc, grid)
+    r = teaching.rebound_summary(summ, stop_h=40.0)
+    # (the slow states differ by ~1e-10 between the two runs' integration grids)
+    np.testing.assert_allclose(r["peak_excitability"], m["peak_rebound_excitability"], rtol=1e-8)
+    np.testing.assert_allclose(r["peak_time_h"], m["peak_rebound_time_after_last_dose"], rtol=1e-8)
+    np.testing.assert_allclose(metrics.terminal_half_life(summ.time_h, summ.plasma_mg_per_l, after_h=40.0),
+                               m["terminal_half_life"], rtol=1e-10)
+    np.testing.assert_allclose(teaching.over_window(summ, "cns_depression", statistic="max"),
+                               m["peak_cns_depression"], rtol=1e-10)
+    assert np.isfinite(m["peak_rebound_excitability"]).all() and not result.warnings
+
+
+def test_single_dose_summary_has_cmax_tmax_and_auc_and_teaching_agrees():
+    sc = parse_scenario(SINGLE, source="single.toml")
+    result = prun.run(sc)
+    rows = {r[1]: r for r in result.summary_rows()}
+    for name in ("cmax_single_dose", "tmax_single_dose", "auc_0_last_single_dose", "auc_0_inf_single_dose",
+                 "terminal_half_life", "peak_cns_depression"):
+        assert all(math.isfinite(x) for x in rows[name][3:]), name
+    for name in ("cmax_last_interval", "auc_last_interval", "cmin_last_interval"):
+        assert all(math.isnan(x) for x in rows[name][3:]), name
+    assert rows["auc_0_last_single_dose"][2] == "mg*h/L" and rows["tmax_single_dose"][2] == "h"
+    m = result.arms[0].metrics
+    fine = _same_subjects(sc, np.concatenate([[0.0], metrics.nca_times(1.0, 48.0)]))
+    tab = teaching.exposure_table(fine, start_h=1.0, end_h=48.0)
+    np.testing.assert_allclose(tab["cmax_mg_per_l"], m["cmax_single_dose"], rtol=1e-10)
+    np.testing.assert_allclose(tab["tmax_h"], m["tmax_single_dose"], rtol=1e-9)
+    np.testing.assert_allclose(tab["auc_mg_h_per_l"], m["auc_0_last_single_dose"], rtol=1e-10)
+    # AUC 0-inf = F dose / CL for any linear model
+    p = fine.parameters
+    np.testing.assert_allclose(m["auc_0_inf_single_dose"], p["F_ir"] * 20.0 / p["CL"], rtol=1e-3)
+    # after one dose the small overshoot above 1 peaks inside the run (an interior maximum)
+    assert (m["peak_rebound_excitability"] > 1.0).all()
+    assert (m["peak_rebound_time_after_last_dose"] < 47.0 - 0.5).all() and not result.warnings
+
+
+def test_ir_vs_er_summary_has_no_end_of_run_peak_and_no_half_life_inside_an_interval():
+    result = prun.run(load_scenario("ir-vs-er", n_subjects=3))
+    rows = {(r[0], r[1]): r[3:] for r in result.summary_rows()}
+    for arm in ("ir-20mg-every-8h", "er-60mg-daily"):
+        # dosing runs to the end of the run: no stop, no rebound, no washout
+        for name in ("peak_rebound_excitability", "peak_rebound_time_after_last_dose", "terminal_half_life",
+                     "cmax_single_dose", "auc_0_inf_single_dose"):
+            assert all(math.isnan(x) for x in rows[arm, name]), (arm, name)
+        for name in ("cmax_last_interval", "tmax_last_interval", "cmin_last_interval", "auc_last_interval",
+                     "peak_cns_depression", "hours_cns_depression_above_0.5"):
+            assert all(math.isfinite(x) for x in rows[arm, name]), (arm, name)
+    assert not result.warnings
+    # steady state: AUC over the interval = F x dose / CL (typical subjects: CL = 8.5 L/h)
+    assert rows["ir-20mg-every-8h", "auc_last_interval"][0] == pytest.approx(0.74 * 20 / 8.5, rel=1e-4)
+    assert rows["er-60mg-daily", "auc_last_interval"][0] == pytest.approx(0.70 * 60 / 8.5, rel=1e-4)
+    assert 1.0 < rows["ir-20mg-every-8h", "tmax_last_interval"][0] < 1.4
+    assert "peak excitability after last dose" in result.table() and "mg*h/L" in result.table()
