@@ -93,7 +93,7 @@ def test_builtin_scenario_runs_and_writes_documented_outputs(builtin_runs, name)
     header, rows = read_csv(out / "timecourse.csv")
     assert header == list(pio.TIMECOURSE_COLUMNS)
     assert len(rows) == len(arms) * SUBJECTS * len(times)
-    assert all(len(r) == 11 for r in rows)
+    assert all(len(r) == len(pio.TIMECOURSE_COLUMNS) == 12 for r in rows)  # format 1.1
     block = SUBJECTS * len(times)
     assert [rows[i * block][0] for i in range(len(arms))] == arms  # arms in file order
     assert [int(r[1]) for r in rows[: block : len(times)]] == list(range(1, SUBJECTS + 1))
