@@ -251,7 +251,7 @@ class Scenario:
             raise _error("subjects", "must be a SubjectsSpec", self.subjects)
         arms = tuple(self.arms)
         if not arms:
-            raise _error("arms", "must hold at least one arm ([[arms]] block)", arms)
+            raise _error("arms", "must hold at least one arm ([[arms]] block)", self.arms)
         for i, arm in enumerate(arms):
             if not isinstance(arm, Arm):
                 raise _error(f"arms[{i}]", "must be an Arm", arm)
@@ -297,6 +297,14 @@ def _lookup(raw: Any, dotted: str) -> Any:
     return raw
 
 
+def _spellings(value: Any) -> set[str]:
+    """How a constructor may have echoed ``value`` (as given, or as a float)."""
+    spelled = {show(value)}
+    if isinstance(value, numbers.Real):
+        spelled.add(show(float(value)))
+    return spelled
+
+
 def _call(build: Callable[..., Any], path: str, raw: Any, *args: Any, strip: str = "",
           rename: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
     """``build(*args, **kwargs)``; its error ``field: rule; got v`` becomes one at
@@ -308,9 +316,9 @@ def _call(build: Callable[..., Any], path: str, raw: Any, *args: Any, strip: str
         if not sep:
             raise _Invalid(f"{path}: {exc}") from None
         field_ = (rename or {}).get(field_.removeprefix(strip), field_.removeprefix(strip))
-        rule, got, _ = rest.partition("; got ")
+        rule, got, echoed = rest.partition("; got ")
         value = _lookup(raw, field_)
-        if got and value is not _ABSENT:
+        if got and value is not _ABSENT and echoed in _spellings(value):  # as the file wrote it
             rest = f"{rule}; got {_show(value)}"
         raise _Invalid(f"{path}.{field_}: {rest}" if path else f"{field_}: {rest}") from None
 
@@ -480,10 +488,10 @@ def _subjects(data: dict, options: "_Options") -> SubjectsSpec:
     return dataclasses.replace(spec, **options.subjects)
 
 
-def _arms(data: dict, name: str, base: Parameters, options: "_Options", source: str) -> tuple[Arm, ...]:
+def _arms(data: dict, name: str, base: Parameters, options: "_Options", source: str) -> list[Arm]:
     if "arms" not in data:
         parameters = base.replace(**options.parameters)
-        return (Arm(name, _regimen(data, "", source), parameters),)
+        return [Arm(name, _regimen(data, "", source), parameters)]
     mixed = [key for key in _BLOCKS if key in data]
     if mixed:
         raise _Invalid(f"arms: cannot be combined with top-level [[{mixed[0]}]] (give each arm its own [[arms.{mixed[0]}]])")
@@ -496,7 +504,7 @@ def _arms(data: dict, name: str, base: Parameters, options: "_Options", source: 
         arms.append(_call(Arm, path, table, table["name"], _regimen(table, f"{path}.", source),
                           own.replace(**options.parameters), rename={k: f"subjects.{k}" for k in covariates},
                           **covariates))
-    return tuple(arms)
+    return arms  # Scenario makes it a tuple (and echoes an empty list as written)
 
 
 def _read(data: dict, options: "_Options", source: str) -> Scenario:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from pkpd.errors import ScenarioError
+from pkpd.errors import OverlapWarning, ScenarioError
 from pkpd.parameters import REMOVED, default_parameters
 from pkpd.population import Covariate
 from pkpd.regimen import Dose
@@ -510,3 +510,73 @@ def test_builtin_options_apply():
     s = load_scenario("standard-population", n_subjects=10, seed=5, overrides={"k_M": 0.02})
     assert (s.subjects.n, s.subjects.seed) == (10, 5)
     assert s.arms[0].parameters.k_M == 0.02
+
+
+# ---------------------------------------------------------------- format 1.1 and bounds
+
+INFUSION = '[[infusions]]\nroute = "intrathecal_infusion"\nstart_h = 0\nstop_h = 48\n'
+
+
+def test_infusion_rate_per_hour_or_per_day_gives_the_same_infusion():
+    per_day = parse(HEAD + INFUSION + "rate_mg_per_day = 0.48\n").arms[0].regimen.infusions[0]
+    per_h = parse(HEAD + INFUSION + "rate_mg_per_h = 0.02\n").arms[0].regimen.infusions[0]
+    assert per_day.rate_mg_per_h == pytest.approx(per_h.rate_mg_per_h, rel=1e-15) == 0.02
+    assert (per_h.start_h, per_h.stop_h) == (0.0, 48.0)
+
+
+SUBJECTS_11 = HEAD + "[subjects]\nn = 50\nvariability = true\nseed = 3\n"
+
+MALFORMED_11 = [
+    (HEAD + INFUSION, "case.toml: infusions[0].rate_mg_per_day: required key is missing "
+                      "(an infusion needs rate_mg_per_day or rate_mg_per_h)"),
+    (HEAD + INFUSION + "rate_mg_per_day = 1\nrate_mg_per_h = 1\n",
+     "case.toml: infusions[0].rate_mg_per_day: give exactly one of rate_mg_per_day and rate_mg_per_h; got both"),
+    (HEAD + INFUSION + "rate_mg_per_hour = 1\n",
+     "case.toml: infusions[0].rate_mg_per_hour: unknown key (did you mean 'rate_mg_per_h'?)"),
+    (HEAD + "[parameters]\nka_er = 0.5\n", "case.toml: parameters.ka_er: " + REMOVED["ka_er"] + "; got 0.5"),
+    (HEAD + ARM + "[arms.parameters]\nka_er = 1\n", "case.toml: arms[0].parameters.ka_er: " + REMOVED["ka_er"] + "; got 1"),
+    (SUBJECTS_11 + "omega = { CL = -0.1 }\n", "case.toml: subjects.omega.CL: must be >= 0 (a standard deviation); got -0.1"),
+    (SUBJECTS_11 + "omega = { F_ir = 0.1 }\n", "case.toml: subjects.omega.F_ir: no log-normal variability on 'F_ir': "
+                                               "its range is bounded above (in (0, 1]), which P*exp(eta) would cross"),
+    (SUBJECTS_11 + 'correlation = { "CL,V_c" = 1.5 }\n',
+     "case.toml: subjects.correlation.CL,V_c: a correlation must be in (-1, 1); got 1.5"),
+    (SUBJECTS_11 + "omega = 0.3\n", "case.toml: subjects.omega: must be a table ([subjects.omega]); got 0.3"),
+    (HEAD + DOSE.replace("10.0", "1e300"), "case.toml: doses[0].amount_mg: must be <= 10000 (10 g, pkpd's largest dose); got 1e+300"),
+    (HEAD + DOSE + "every_h = 1e-4\n",
+     "case.toml: doses[0].every_h: must be >= 0.001 (3.6 s, pkpd's shortest dosing interval); got 0.0001"),
+    ('name = "x"\nduration_h = 1e6\n', "case.toml: duration_h: must be <= 876000 (100 years); got 1000000.0"),
+    (HEAD + "[[tapers]]\nfrom_mg = 20\nover_days = 21\nevery_h = 8\nstart_h = 504\n",
+     "case.toml: tapers[0].over_days: must last a whole number of every_h = 8 h dosing intervals (over_days * 24 / steps / "
+     "every_h is 15.75): steps = 1, 3, 7 or 9 fit over_days = 21, or over_days = 20 or 24 fit steps = 4; got 21"),
+]
+
+
+@pytest.mark.parametrize("text, message", MALFORMED_11, ids=range(len(MALFORMED_11)))
+def test_format_1_1_keys_and_bounds_give_one_pinned_line(text, message):
+    with raises(message):
+        parse(text)
+
+
+def test_omega_and_correlation_reach_the_sampled_population():
+    s = parse(SUBJECTS_11 + 'omega = { CL = 0.5, k_rec = 0.2 }\ncorrelation = { "CL,V_c" = 0.9 }\n')
+    assert dict(s.subjects.omega) == {"CL": 0.5, "k_rec": 0.2}
+    pop = s.subjects.population()
+    assert pop.n == 50 and pop.seed == 3
+    assert np.std(pop.eta["CL"]) == pytest.approx(0.5, rel=0.3)
+    assert np.corrcoef(pop.eta["CL"], pop.eta["V_c"])[0, 1] > 0.7
+    assert "k_rec" in pop.eta
+    first = s.subjects.population(n=10)  # the first 10 of the same draw
+    np.testing.assert_array_equal(first.eta["CL"], pop.eta["CL"][:10])
+    plain = parse(HEAD).subjects.population()
+    assert plain.n == 1 and dict(plain.eta) == {} and plain.weight_kg[0] == 70.0
+
+
+def test_overlapping_blocks_warn_naming_both_paths_and_still_add():
+    text = (HEAD.replace("100.0", "800.0") + "[[titrations]]\nfrom_mg = 5\nto_mg = 20\nstep_mg = 5\nevery_h = 8\n"
+            "step_days = 3\nhold_days = 12\n[[tapers]]\nfrom_mg = 20\nover_days = 12\nevery_h = 8\nstart_h = 504\n")
+    with pytest.warns(OverlapWarning) as record:
+        s = parse(text)
+    assert [str(w.message) for w in record] == [
+        "case.toml: titrations[0] (oral_ir on [0, 576) h) overlaps tapers[0] (on [504, 792) h): their doses add"]
+    times, amounts = events(s.arms[0].regimen)
+    assert amounts[times == 504.0].sum() == 36.0
