@@ -1,4 +1,4 @@
-"""The command line: ``python -m pkpd run | list | show | check``.
+"""The command line: ``python -m pkpd run | list | show | check | parameters``.
 
 Argument parsing only; each command is a few lines calling the library.
 Exit status: 0 success, 2 for anything the user can fix (one line on
@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from .errors import PkpdError
@@ -27,6 +28,7 @@ Simulate baclofen pharmacokinetics and GABA-B receptor pharmacodynamics
   python -m pkpd list                  the built-in scenarios
   python -m pkpd show NAME > my.toml   a built-in scenario, to edit
   python -m pkpd run my.toml           your own scenario file
+  python -m pkpd parameters            every model parameter: unit, default, source
 
 {DISCLAIMER}"""
 
@@ -49,7 +51,12 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with each error as one line and no usage block."""
+    """argparse, with each error as one line, no usage block and no
+    abbreviated options (``--subject`` is not ``--subjects``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # argparse's hook for every parsing error
         message = message.removeprefix("argument ")
@@ -60,16 +67,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _integer_at_least(low: int):
-    """An argparse type: an integer >= ``low``, with the scenario format's wording."""
+    """An argparse type: an integer (its range is the library's rule, checked later)."""
 
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {value}")
-        return value
 
     return parse
 
@@ -83,6 +87,49 @@ def _assignment(text: str) -> tuple[str, str]:
     if not sep or not name.strip() or not value.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. CL_r=3); got {text!r}")
     return name.strip(), value.strip()
+
+
+#: Keyword of :func:`pkpd.scenario.parse_scenario` -> the option that sets it.
+_OPTION_OF = {"n_subjects": "--subjects", "seed": "--seed"}
+
+
+def _scenario_options(args) -> dict:
+    """``--set``, ``--subjects`` and ``--seed`` as keywords of load_scenario,
+    checked by the library; its messages are renamed to the options."""
+    from .scenario import check_options
+
+    overrides = {}
+    for name, text in args.overrides:
+        try:
+            overrides[name] = float(text)
+        except ValueError:
+            raise _UsageError(f"--set {name}: must be a number; got {text!r}") from None
+    options = {"overrides": overrides, "n_subjects": args.subjects, "seed": args.seed}
+    try:
+        check_options(**options)
+    except PkpdError as exc:
+        message = str(exc)
+        keyword, _, rest = message.partition(": ")
+        if keyword.startswith("overrides."):
+            raise _UsageError(f"--set {keyword.removeprefix('overrides.')}: {rest}") from None
+        raise _UsageError(f"{_OPTION_OF.get(keyword, keyword)}: {rest}") from None
+    return options
+
+
+def _load(ref: str, **options):
+    """A scenario, its overlap warnings printed as one line each on stderr."""
+    from .errors import OverlapWarning
+    from .scenario import load_scenario
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OverlapWarning)
+        scenario = load_scenario(ref, **options)
+    for w in caught:
+        if issubclass(w.category, OverlapWarning):
+            print(f"warning: {_one_line(str(w.message))}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scenario
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "  python -m pkpd show label-titration > my.toml",
                                formatter_class=fmt)
     show.add_argument("name", metavar="NAME", help="a built-in scenario (see: python -m pkpd list)")
+    commands.add_parser("parameters", help="list every model parameter with unit, default and source",
+                        description="Every model parameter (model-spec names): unit, default, meaning and source.")
     check = commands.add_parser("check", help="validate a scenario file without running it",
                                 description="Validate a scenario file (or built-in name) without running it; "
                                             "exit status 0 when valid, 2 otherwise.")
@@ -130,10 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     from .progress import ProgressBar
     from .run import run_to_folder
-    from .scenario import load_scenario
 
-    ref = args.scenario or DEFAULT_SCENARIO
-    scenario = load_scenario(ref, overrides=dict(args.overrides), n_subjects=args.subjects, seed=args.seed)
+    options = _scenario_options(args)
+    scenario = _load(args.scenario or DEFAULT_SCENARIO, **options)
     with ProgressBar(f"{scenario.name}") as bar:
         result, files = run_to_folder(scenario, args.out, plot=args.plot, progress=bar)
     for warning in result.warnings:
@@ -173,16 +221,26 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .scenario import load_scenario
-
-    sc = load_scenario(args.file)
+    sc = _load(args.file)
     arms = ", ".join(a.name for a in sc.arms)
     print(f"{sc.source}: valid: '{sc.name}', {sc.duration_h:g} h, {sc.subjects.n} subject"
           f"{'s' * (sc.subjects.n != 1)}, arms: {arms}")
     return 0
 
 
-_COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check}
+def _cmd_parameters(args) -> int:
+    from .parameters import PARAMETER_INFO
+
+    rows = [(p.name, p.unit, f"{p.default:g}", p.meaning, p.basis) for p in PARAMETER_INFO.values()]
+    widths = [max(len(r[i]) for r in rows + [("NAME", "UNIT", "DEFAULT")]) for i in range(3)]
+    print(f"{'NAME'.ljust(widths[0])}  {'UNIT'.ljust(widths[1])}  {'DEFAULT'.rjust(widths[2])}  MEANING; SOURCE")
+    for name, unit, default, meaning, basis in rows:
+        print(f"{name.ljust(widths[0])}  {unit.ljust(widths[1])}  {default.rjust(widths[2])}  {meaning}; source: {basis}")
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check,
+             "parameters": _cmd_parameters}
 
 
 def _one_line(text: str) -> str:

@@ -1,11 +1,14 @@
-"""Exceptions raised by pkpd.
+"""Exceptions and warnings raised by pkpd.
 
-Every error a user can fix is a :class:`PkpdError`.  The command line turns
-one into a single line on standard error and exit status 2; the library never
-prints and never calls ``sys.exit``.
+Every error a user can fix is a :class:`PkpdError` whose message is one line,
+``field: rule; got value``.  The command line turns one into a single line on
+standard error and exit status 2; the library never prints and never calls
+``sys.exit``.
 """
 
 from __future__ import annotations
+
+_SHOW_LIMIT = 80  # characters of a received value echoed in a message
 
 
 class PkpdError(Exception):
@@ -30,3 +33,31 @@ class ResourceError(PkpdError, MemoryError):
 
 class SolverError(PkpdError, RuntimeError):
     """The integration failed or produced a non-finite value."""
+
+
+class PkpdWarning(UserWarning):
+    """Base class of the warnings pkpd issues on purpose."""
+
+
+class OverlapWarning(PkpdWarning):
+    """Doses of two titration or taper builders overlap in time on one route.
+
+    Not an error: doses at the same time add (that is the format's rule), but
+    a titration held past the start of its taper is almost always a mistake.
+    """
+
+
+def show(value: object) -> str:
+    """A received value for a message: its repr on one line, shortened.
+
+    Arrays are described by their shape, never dumped.
+    """
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, (int, float)) and tuple(shape) != ():
+        return f"an array of shape {tuple(shape)}"
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<deeply nested {type(value).__name__}>"
+    text = " ".join(text.splitlines())
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 3] + "..."

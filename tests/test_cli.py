@@ -93,7 +93,7 @@ def test_builtin_scenario_runs_and_writes_documented_outputs(builtin_runs, name)
     header, rows = read_csv(out / "timecourse.csv")
     assert header == list(pio.TIMECOURSE_COLUMNS)
     assert len(rows) == len(arms) * SUBJECTS * len(times)
-    assert all(len(r) == 11 for r in rows)
+    assert all(len(r) == len(pio.TIMECOURSE_COLUMNS) == 12 for r in rows)  # format 1.1
     block = SUBJECTS * len(times)
     assert [rows[i * block][0] for i in range(len(arms))] == arms  # arms in file order
     assert [int(r[1]) for r in rows[: block : len(times)]] == list(range(1, SUBJECTS + 1))
@@ -220,6 +220,12 @@ BAD_OPTIONS = {
     "unknown-command": (["frobnicate"], "unknown command 'frobnicate'"),
     "show-unknown": (["show", "nope"], "unknown built-in scenario 'nope'"),
     "check-missing": (["check"], "required: FILE"),
+    "abbreviated-subjects": (["run", "--subject", "10"], "unrecognized arguments: --subject ("),
+    "abbreviated-no-plot": (["run", "--no-pl"], "unrecognized arguments: --no-pl"),
+    "removed-parameter": (["run", "--set", "ka_er=1"], "--set ka_er: removed in model v2:"),
+    "covariate-parameter": (["run", "--set", "WT=80"], "--set WT: WT is a covariate"),
+    "seed-beyond-64-bits": (["run", "--seed", str(2**63)], "--seed: must be an integer <= 2**63 - 1 (64 bits)"),
+    "zero-subjects": (["run", "--subjects", "0"], "--subjects: must be an integer >= 1; got 0"),
 }
 
 
@@ -374,3 +380,56 @@ def test_a_run_too_large_for_memory_is_refused_before_anything_is_written(tmp_pa
     assert res.returncode == 2
     assert res.stderr.startswith("builtin:standard-population: this run needs about ")
     assert res.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_parameters_lists_every_parameter_with_unit_default_and_source(tmp_path):
+    from pkpd.parameters import PARAMETER_INFO
+
+    res = pkpd("parameters", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == ""
+    header, *lines = res.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "UNIT", "DEFAULT"]
+    assert [line.split()[0] for line in lines] == list(PARAMETER_INFO)  # one line each, in spec order
+    for line, info in zip(lines, PARAMETER_INFO.values()):
+        name, unit, default = line.split()[:3]
+        assert (name, unit, float(default)) == (info.name, info.unit, info.default)
+        assert line.endswith(f"{info.meaning}; source: {info.basis}")
+
+
+OVERLAP = """
+name = "overlap"
+duration_h = 800.0
+[[titrations]]
+from_mg = 5
+to_mg = 20
+step_mg = 5
+every_h = 8
+step_days = 3
+hold_days = 12
+[[tapers]]
+from_mg = 20
+over_days = 12
+every_h = 8
+start_h = 504
+"""
+
+
+def test_overlapping_blocks_give_a_one_line_warning_not_an_error(tmp_path):
+    (tmp_path / "overlap.toml").write_text(OVERLAP)
+    res = pkpd("check", "overlap.toml", cwd=tmp_path)
+    assert res.returncode == 0
+    assert res.stderr == ("warning: overlap.toml: titrations[0] (oral_ir on [0, 576) h) overlaps tapers[0] "
+                          "(on [504, 792) h): their doses add\n")
+    assert res.stdout.startswith("overlap.toml: valid: 'overlap'")
+
+
+def test_a_format_1_1_file_runs(tmp_path):
+    text = SHORT + (
+        '[[infusions]]\nroute = "iv_infusion"\nrate_mg_per_h = 0.5\nstart_h = 0\nstop_h = 24\n'
+        '[subjects]\nn = 3\nvariability = true\nomega = { CL = 0.4 }\ncorrelation = { "CL,V_c" = 0.5 }\n'
+    )
+    (tmp_path / "v11.toml").write_text(text)
+    res = pkpd("run", "v11.toml", "--no-plot", "--out", "out", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    _, rows = read_csv(tmp_path / "out" / "timecourse.csv")
+    assert len(rows) == 3 * len(grid(72.0, 1.0))

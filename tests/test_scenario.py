@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from pkpd.errors import ScenarioError
-from pkpd.parameters import default_parameters
+from pkpd.errors import OverlapWarning, ScenarioError
+from pkpd.parameters import REMOVED, default_parameters
 from pkpd.population import Covariate
 from pkpd.regimen import Dose
 from pkpd.scenario import (
@@ -17,6 +17,7 @@ from pkpd.scenario import (
     Scenario,
     builtin_scenarios,
     builtin_text,
+    check_options,
     load_scenario,
     parse_scenario,
 )
@@ -254,7 +255,8 @@ def test_parameters_override_the_defaults():
     s = parse(HEAD + "[parameters]\nCL_r = 3.0\nQ = 0\n")
     p = s.arms[0].parameters
     assert (p.CL_r, p.Q) == (3.0, 0.0)
-    assert p.replace(CL_r=6.2, Q=9.5) == default_parameters()
+    d = default_parameters()
+    assert p.replace(CL_r=d.CL_r, Q=d.Q) == d
 
 
 def test_arms_inherit_scenario_parameters_and_may_override_them():
@@ -266,7 +268,7 @@ def test_arms_inherit_scenario_parameters_and_may_override_them():
 
 
 def test_command_line_overrides_beat_every_file_value():
-    own, inherits = parse(PRECEDENCE, overrides={"V_c": 40.0, "Kd": "0.5"}).arms
+    own, inherits = parse(PRECEDENCE, overrides={"V_c": 40.0, "Kd": 0.5}).arms
     for arm in (own, inherits):
         assert (arm.parameters.V_c, arm.parameters.Kd, arm.parameters.CL_r) == (40.0, 0.5, 3.0)
     (single,) = parse(HEAD + "[parameters]\nCL_r = 3.0\n", overrides={"CL_r": 4.5}).arms
@@ -290,12 +292,12 @@ MALFORMED = [
     (HEAD + DOSE.replace('"oral_ir"', '"oral_xr"'),
      "case.toml: doses[0].route: unknown route 'oral_xr' (expected one of oral_ir, oral_er, iv_bolus, intrathecal_bolus)"),
     (HEAD + DOSE.replace('"oral_ir"', '"iv_infusion"'),
-     "case.toml: doses[0].route: unknown route 'iv_infusion' (expected one of oral_ir, oral_er, iv_bolus, intrathecal_bolus); iv_infusion belongs in [[infusions]]"),
+     "case.toml: doses[0].route: unknown route 'iv_infusion' (expected one of oral_ir, oral_er, iv_bolus, intrathecal_bolus); iv_infusion belongs in an Infusion ([[infusions]])"),
     (HEAD + "[subjects]\nn = 9.0\n", "case.toml: subjects.n: must be an integer >= 1; got 9.0"),
     (HEAD + "[subjects]\nn = 0\n", "case.toml: subjects.n: must be an integer >= 1; got 0"),
     (HEAD + "[subjects]\nseed = -1\n", "case.toml: subjects.seed: must be an integer >= 0; got -1"),
     (HEAD + "[subjects]\nseed = 9223372036854775808\n",
-     "case.toml: subjects.seed: must be an integer <= 2**63 - 1 (64 bits); got 9223372036854775808"),
+     "case.toml: subjects.seed: must be a TOML integer, -2**63 to 2**63 - 1 (64 bits); got 9223372036854775808"),
     (HEAD + "[subjects]\nvariability = 1\n", "case.toml: subjects.variability: must be true or false; got 1"),
     (HEAD + "[parameters]\nV_c = -1.0\n", "case.toml: parameters.V_c: must be finite and > 0; got -1.0"),
     (HEAD + "[parameters]\nF_ir = 1.5\n", "case.toml: parameters.F_ir: must be finite and in (0, 1]; got 1.5"),
@@ -309,7 +311,7 @@ MALFORMED = [
     (HEAD + DOSE.replace("10.0", "true"), "case.toml: doses[0].amount_mg: must be a number; got true"),
     (HEAD + DOSE.replace("10.0", "nan"), "case.toml: doses[0].amount_mg: must be finite and > 0; got nan"),
     (HEAD + DOSE + DOSE + DOSE.replace("10.0", "-5"), "case.toml: doses[2].amount_mg: must be finite and > 0; got -5"),
-    (HEAD + DOSE + "count = 3\n", "case.toml: doses[0].count: more than one dose needs every_h (the interval); got 3"),
+    (HEAD + DOSE + "count = 3\n", "case.toml: doses[0].count: 3 doses need every_h (the interval); got 3"),
     (HEAD + DOSE + "every_h = 8\ncount = 9.0\n", "case.toml: doses[0].count: must be an integer >= 1; got 9.0"),
     (HEAD + DOSE + "every_h = -8\n", "case.toml: doses[0].every_h: must be finite and > 0; got -8"),
     (HEAD + '[[infusions]]\nroute = "iv_infusion"\nrate_mg_per_day = 12\nstart_h = 48\nstop_h = 10\n',
@@ -325,10 +327,10 @@ MALFORMED = [
     ("", "case.toml: empty scenario: name and duration_h are required"),
     ("# comments only\n\n", "case.toml: empty scenario: name and duration_h are required"),
     ('name = "x"\nduration_h = \n', "case.toml: invalid TOML: Invalid value (at line 2, column 14)"),
-    (HEAD + COV.replace("sd = 10", "sd = -1"), "case.toml: subjects.weight_kg.sd: must be finite and >= 0; got -1"),
-    (HEAD + COV.replace("min = 40", "min = 0"), "case.toml: subjects.weight_kg.min: must be finite and > 0; got 0"),
-    (HEAD + COV.replace("max = 100", "max = 30"), "case.toml: subjects.weight_kg.max: must be finite and >= min (40); got 30"),
-    (HEAD + COV.replace("mean = 70", "mean = 170"), "case.toml: subjects.weight_kg.mean: must be within [min, max] = [40, 100]; got 170"),
+    (HEAD + COV.replace("sd = 10", "sd = -1"), "case.toml: subjects.weight_kg.sd: must be >= 0; got -1"),
+    (HEAD + COV.replace("min = 40", "min = 0"), "case.toml: subjects.weight_kg.min/mean/max: must satisfy 0 < min <= mean <= max; got min=0, mean=70, max=100"),
+    (HEAD + COV.replace("max = 100", "max = 30"), "case.toml: subjects.weight_kg.min/mean/max: must satisfy 0 < min <= mean <= max; got min=40, mean=70, max=30"),
+    (HEAD + COV.replace("mean = 70", "mean = 170"), "case.toml: subjects.weight_kg.min/mean/max: must satisfy 0 < min <= mean <= max; got min=40, mean=170, max=100"),
     (HEAD + COV.replace(", max = 100", ""), "case.toml: subjects.weight_kg.max: required key is missing"),
     (HEAD + COV.replace("sd =", "sigma ="), "case.toml: subjects.weight_kg.sigma: unknown key (expected one of mean, sd, min, max)"),
     (HEAD + "[subjects]\ncrcl_ml_min = -10\n", "case.toml: subjects.crcl_ml_min: must be finite and >= 0; got -10"),
@@ -338,7 +340,7 @@ MALFORMED = [
     (HEAD + ARM + ARM, "case.toml: arms[1].name: must be unique (arms[0] has the same name); got 'a'"),
     (HEAD + ARM + '[[arms]]\nname = "b c"\n', "case.toml: arms[1].name: must be a string of letters, digits and '-' only; got 'b c'"),
     (HEAD + "[[arms]]\n", "case.toml: arms[0].name: required key is missing"),
-    (HEAD + "arms = []\n", "case.toml: arms: must hold at least one [[arms]] block; got []"),
+    (HEAD + "arms = []\n", "case.toml: arms: must hold at least one arm ([[arms]] block); got []"),
     (HEAD + ARM + "[[arms.doses]]\nroute = \"oral_ir\"\namount_mg = 10\nat_h = 0\n" + ARM.replace('"a"', '"b"')
      + "[[arms.doses]]\nroute = \"oral_ir\"\namount_mg = 10\nat_h = -1\n",
      "case.toml: arms[1].doses[0].at_h: must be finite and >= 0; got -1"),
@@ -347,20 +349,23 @@ MALFORMED = [
      "case.toml: arms[0].parameters.WT: WT is a covariate: set it as weight_kg in [arms.subjects] or [subjects], not in [arms.parameters]; got 50"),
     (HEAD + ARM + "[arms.subjects]\nn = 5\n", "case.toml: arms[0].subjects.n: unknown key (expected one of weight_kg, crcl_ml_min)"),
     (HEAD + ARM + "[arms.subjects]\nweight_kg = {mean = 70, sd = 10, min = 40, max = 100}\n",
-     "case.toml: arms[0].subjects.weight_kg: must be a fixed number here (covariate tables belong in [subjects]); got {'mean': 70, 'sd': 10, 'min': 40, 'max': 100}"),
+     "case.toml: arms[0].subjects.weight_kg: must be a fixed number in an arm (a drawn covariate belongs to the subjects); got {'mean': 70, 'sd': 10, 'min': 40, 'max': 100}"),
     # titration and taper blocks
     (HEAD + "[[titrations]]\nfrom_mg = 5\nto_mg = 18\nstep_mg = 5\nevery_h = 8\nstep_days = 3\n",
      "case.toml: titrations[0].to_mg: must be from_mg (5) plus a whole number of step_mg (5) steps; got 18"),
     (HEAD + "[[titrations]]\nfrom_mg = 5\nto_mg = 2\nstep_mg = 5\nevery_h = 8\nstep_days = 3\n",
-     "case.toml: titrations[0].to_mg: must be finite and >= from_mg (5); got 2"),
+     "case.toml: titrations[0].to_mg: must be >= from_mg (5); got 2"),
     (HEAD + "[[titrations]]\nfrom_mg = 5\nto_mg = 20\nstep_mg = 5\nevery_h = 10\nstep_days = 1\n",
      "case.toml: titrations[0].step_days: must last a whole number of every_h = 10 h dosing intervals (step_days * 24 / every_h is 2.4); got 1"),
+    (HEAD + "[[titrations]]\nfrom_mg = 1\nto_mg = 5000\nstep_mg = 1e-3\nevery_h = 8\nstep_days = 3\n",
+     "case.toml: titrations[0].step_mg: gives more than 1000 dose levels; got 0.001"),
     (HEAD + "[[titrations]]\nfrom_mg = 1\nto_mg = 1e300\nstep_mg = 1e-300\nevery_h = 8\nstep_days = 3\n",
-     "case.toml: titrations[0].step_mg: gives more than 1000 dose levels; got 1e-300"),
+     "case.toml: titrations[0].to_mg: must be <= 10000 (10 g, pkpd's largest dose); got 1e+300"),
     (HEAD + "[[titrations]]\nfrom_mg = 5\nto_mg = 20\nstep_mg = 5\nevery_h = 8\n",
      "case.toml: titrations[0].step_days: required key is missing"),
     (HEAD + ARM + "[[arms.tapers]]\nfrom_mg = 20\nover_days = 14\nevery_h = 8\nstart_h = 504\n",
-     "case.toml: arms[0].tapers[0].over_days: must last a whole number of every_h = 8 h dosing intervals (over_days * 24 / steps / every_h is 10.5); got 14"),
+     "case.toml: arms[0].tapers[0].over_days: must last a whole number of every_h = 8 h dosing intervals (over_days * 24 / steps / every_h is 10.5): "
+     "steps = 2, 3, 6 or 7 fit over_days = 14, or over_days = 12 or 16 fit steps = 4; got 14"),
     (HEAD + "[[tapers]]\nfrom_mg = 20\nevery_h = 8\nstart_h = 0\n",
      "case.toml: tapers[0].step_mg: required key is missing (a taper needs over_days, or step_mg and step_days)"),
     (HEAD + "[[tapers]]\nfrom_mg = 20\nover_days = 12\nstep_mg = 5\nevery_h = 8\nstart_h = 0\n",
@@ -372,7 +377,7 @@ MALFORMED = [
     (HEAD + "[[tapers]]\nfrom_mg = 20\nstep_mg = 20\nstep_days = 3\nevery_h = 8\nstart_h = 0\n",
      "case.toml: tapers[0].step_mg: must be finite and > 0 and < from_mg (20); got 20"),
     (HEAD + '[[tapers]]\nroute = "intrathecal_infusion"\nfrom_mg = 20\nover_days = 12\nevery_h = 8\nstart_h = 0\n',
-     "case.toml: tapers[0].route: unknown route 'intrathecal_infusion' (expected one of oral_ir, oral_er, iv_bolus, intrathecal_bolus); intrathecal_infusion belongs in [[infusions]]"),
+     "case.toml: tapers[0].route: unknown route 'intrathecal_infusion' (expected one of oral_ir, oral_er, iv_bolus, intrathecal_bolus); intrathecal_infusion belongs in an Infusion ([[infusions]])"),
     (HEAD + "[[tapers]]\nfrom_mg = 20\nover_days = 12\nevery_h = 8\n",
      "case.toml: tapers[0].start_h: required key is missing"),
     # odd keys and values stay on one line
@@ -403,7 +408,7 @@ def test_unknown_keys_are_reported_before_missing_ones():
 
 
 def test_huge_integer_is_not_finite_and_does_not_crash():
-    with pytest.raises(ScenarioError, match=r"^case\.toml: duration_h: must be finite and > 0; got 1000000000.*\.\.\.$"):
+    with pytest.raises(ScenarioError, match=r"^case\.toml: duration_h: must be a TOML integer, -2\*\*63 to 2\*\*63 - 1 \(64 bits\); got 1000000000.*\.\.\.$"):
         parse('name = "x"\nduration_h = 1' + "0" * 400 + "\n")
 
 
@@ -412,32 +417,36 @@ def test_deeply_nested_toml_is_a_scenario_error():
         parse("a = " + "[" * 5000 + "]" * 5000)
 
 
-# ---------------------------------------------------------------- command-line options
+# ---------------------------------------------------------------- options beside the file
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"overrides": {"V_cc": 1.0}}, "--set V_cc: unknown parameter (did you mean 'V_c'?)"),
-        ({"overrides": {"V_c": -1.0}}, "--set V_c: must be finite and > 0; got -1.0"),
-        ({"overrides": {"V_c": "abc"}}, "--set V_c: must be a number; got 'abc'"),
-        ({"overrides": {"f_it": "1.5"}}, "--set f_it: must be finite and in [0, 1]; got 1.5"),
-        ({"overrides": {"phi": float("nan")}}, "--set phi: must be finite and in [0, 1]; got nan"),
-        ({"overrides": {"WT": 80.0}},
-         "--set WT: WT is a covariate: set it as weight_kg in the scenario's [subjects], not with --set"),
-        ({"n_subjects": 0}, "--subjects: must be an integer >= 1; got 0"),
-        ({"n_subjects": 2.0}, "--subjects: must be an integer >= 1; got 2.0"),
-        ({"n_subjects": True}, "--subjects: must be an integer >= 1; got true"),
-        ({"seed": -1}, "--seed: must be an integer >= 0; got -1"),
+        ({"overrides": {"V_cc": 1.0}}, "overrides.V_cc: unknown parameter (did you mean 'V_c'?)"),
+        ({"overrides": {"V_c": -1.0}}, "overrides.V_c: must be finite and > 0; got -1.0"),
+        ({"overrides": {"V_c": "abc"}}, "overrides.V_c: must be a number; got 'abc'"),
+        ({"overrides": {"f_it": 1.5}}, "overrides.f_it: must be finite and in [0, 1]; got 1.5"),
+        ({"overrides": {"phi": float("nan")}}, "overrides.phi: must be finite and in [0, 1]; got nan"),
+        ({"overrides": {"WT": 80.0}}, "overrides.WT: WT is a covariate: set it as weight_kg in the scenario's [subjects]"),
+        ({"overrides": {"ka_er": 1.0}}, "overrides.ka_er: " + REMOVED["ka_er"]),
+        ({"overrides": [("V_c", 1.0)]}, "overrides: must map parameter names to values; got [('V_c', 1.0)]"),
+        ({"n_subjects": 0}, "n_subjects: must be an integer >= 1; got 0"),
+        ({"n_subjects": 2.0}, "n_subjects: must be an integer >= 1; got 2.0"),
+        ({"n_subjects": True}, "n_subjects: must be an integer >= 1; got True"),
+        ({"seed": -1}, "seed: must be an integer >= 0; got -1"),
+        ({"seed": 2**63}, "seed: must be an integer <= 2**63 - 1 (64 bits); got 9223372036854775808"),
     ],
 )
-def test_bad_command_line_values_name_the_option(kwargs, message):
+def test_bad_options_name_the_keyword_never_a_command_line_option(kwargs, message):
     with raises(message):
         parse(HEAD, **kwargs)
+    with raises(message):
+        check_options(**kwargs)
 
 
 def test_zero_values_allowed_by_the_rules_are_accepted():
-    p = parse(HEAD, overrides={"Q": 0, "Kp": "0", "f_it": 0.0, "phi": 1}).arms[0].parameters
+    p = parse(HEAD, overrides={"Q": 0, "Kp": 0, "f_it": 0.0, "phi": 1}).arms[0].parameters
     assert (p.Q, p.Kp, p.f_it, p.phi) == (0.0, 0.0, 0.0, 1.0)
 
 
@@ -501,3 +510,73 @@ def test_builtin_options_apply():
     s = load_scenario("standard-population", n_subjects=10, seed=5, overrides={"k_M": 0.02})
     assert (s.subjects.n, s.subjects.seed) == (10, 5)
     assert s.arms[0].parameters.k_M == 0.02
+
+
+# ---------------------------------------------------------------- format 1.1 and bounds
+
+INFUSION = '[[infusions]]\nroute = "intrathecal_infusion"\nstart_h = 0\nstop_h = 48\n'
+
+
+def test_infusion_rate_per_hour_or_per_day_gives_the_same_infusion():
+    per_day = parse(HEAD + INFUSION + "rate_mg_per_day = 0.48\n").arms[0].regimen.infusions[0]
+    per_h = parse(HEAD + INFUSION + "rate_mg_per_h = 0.02\n").arms[0].regimen.infusions[0]
+    assert per_day.rate_mg_per_h == pytest.approx(per_h.rate_mg_per_h, rel=1e-15) == 0.02
+    assert (per_h.start_h, per_h.stop_h) == (0.0, 48.0)
+
+
+SUBJECTS_11 = HEAD + "[subjects]\nn = 50\nvariability = true\nseed = 3\n"
+
+MALFORMED_11 = [
+    (HEAD + INFUSION, "case.toml: infusions[0].rate_mg_per_day: required key is missing "
+                      "(an infusion needs rate_mg_per_day or rate_mg_per_h)"),
+    (HEAD + INFUSION + "rate_mg_per_day = 1\nrate_mg_per_h = 1\n",
+     "case.toml: infusions[0].rate_mg_per_day: give exactly one of rate_mg_per_day and rate_mg_per_h; got both"),
+    (HEAD + INFUSION + "rate_mg_per_hour = 1\n",
+     "case.toml: infusions[0].rate_mg_per_hour: unknown key (did you mean 'rate_mg_per_h'?)"),
+    (HEAD + "[parameters]\nka_er = 0.5\n", "case.toml: parameters.ka_er: " + REMOVED["ka_er"] + "; got 0.5"),
+    (HEAD + ARM + "[arms.parameters]\nka_er = 1\n", "case.toml: arms[0].parameters.ka_er: " + REMOVED["ka_er"] + "; got 1"),
+    (SUBJECTS_11 + "omega = { CL = -0.1 }\n", "case.toml: subjects.omega.CL: must be >= 0 (a standard deviation); got -0.1"),
+    (SUBJECTS_11 + "omega = { F_ir = 0.1 }\n", "case.toml: subjects.omega.F_ir: no log-normal variability on 'F_ir': "
+                                               "its range is bounded above (in (0, 1]), which P*exp(eta) would cross"),
+    (SUBJECTS_11 + 'correlation = { "CL,V_c" = 1.5 }\n',
+     "case.toml: subjects.correlation.CL,V_c: a correlation must be in (-1, 1); got 1.5"),
+    (SUBJECTS_11 + "omega = 0.3\n", "case.toml: subjects.omega: must be a table ([subjects.omega]); got 0.3"),
+    (HEAD + DOSE.replace("10.0", "1e300"), "case.toml: doses[0].amount_mg: must be <= 10000 (10 g, pkpd's largest dose); got 1e+300"),
+    (HEAD + DOSE + "every_h = 1e-4\n",
+     "case.toml: doses[0].every_h: must be >= 0.001 (3.6 s, pkpd's shortest dosing interval); got 0.0001"),
+    ('name = "x"\nduration_h = 1e6\n', "case.toml: duration_h: must be <= 876000 (100 years); got 1000000.0"),
+    (HEAD + "[[tapers]]\nfrom_mg = 20\nover_days = 21\nevery_h = 8\nstart_h = 504\n",
+     "case.toml: tapers[0].over_days: must last a whole number of every_h = 8 h dosing intervals (over_days * 24 / steps / "
+     "every_h is 15.75): steps = 1, 3, 7 or 9 fit over_days = 21, or over_days = 20 or 24 fit steps = 4; got 21"),
+]
+
+
+@pytest.mark.parametrize("text, message", MALFORMED_11, ids=range(len(MALFORMED_11)))
+def test_format_1_1_keys_and_bounds_give_one_pinned_line(text, message):
+    with raises(message):
+        parse(text)
+
+
+def test_omega_and_correlation_reach_the_sampled_population():
+    s = parse(SUBJECTS_11 + 'omega = { CL = 0.5, k_rec = 0.2 }\ncorrelation = { "CL,V_c" = 0.9 }\n')
+    assert dict(s.subjects.omega) == {"CL": 0.5, "k_rec": 0.2}
+    pop = s.subjects.population()
+    assert pop.n == 50 and pop.seed == 3
+    assert np.std(pop.eta["CL"]) == pytest.approx(0.5, rel=0.3)
+    assert np.corrcoef(pop.eta["CL"], pop.eta["V_c"])[0, 1] > 0.7
+    assert "k_rec" in pop.eta
+    first = s.subjects.population(n=10)  # the first 10 of the same draw
+    np.testing.assert_array_equal(first.eta["CL"], pop.eta["CL"][:10])
+    plain = parse(HEAD).subjects.population()
+    assert plain.n == 1 and dict(plain.eta) == {} and plain.weight_kg[0] == 70.0
+
+
+def test_overlapping_blocks_warn_naming_both_paths_and_still_add():
+    text = (HEAD.replace("100.0", "800.0") + "[[titrations]]\nfrom_mg = 5\nto_mg = 20\nstep_mg = 5\nevery_h = 8\n"
+            "step_days = 3\nhold_days = 12\n[[tapers]]\nfrom_mg = 20\nover_days = 12\nevery_h = 8\nstart_h = 504\n")
+    with pytest.warns(OverlapWarning) as record:
+        s = parse(text)
+    assert [str(w.message) for w in record] == [
+        "case.toml: titrations[0] (oral_ir on [0, 576) h) overlaps tapers[0] (on [504, 792) h): their doses add"]
+    times, amounts = events(s.arms[0].regimen)
+    assert amounts[times == 504.0].sum() == 36.0

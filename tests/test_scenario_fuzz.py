@@ -7,11 +7,12 @@ import copy
 import datetime
 import math
 import tomllib
+import warnings
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pkpd.errors import ScenarioError
+from pkpd.errors import OverlapWarning, ScenarioError
 from pkpd.parameters import PARAMETER_INFO
 from pkpd.scenario import Scenario, builtin_scenarios, builtin_text, parse_scenario
 
@@ -30,11 +31,16 @@ KEYS = sorted(
 def check(text: str, **options) -> Scenario | None:
     """Parse; a ScenarioError is fine if its message is one line with the source."""
     try:
-        scenario = parse_scenario(text, source="fuzz.toml", **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OverlapWarning)
+            scenario = parse_scenario(text, source="fuzz.toml", **options)
+        for w in caught:  # overlapping builders warn, in one line naming the file
+            assert w.category is OverlapWarning, w
+            assert str(w.message).startswith("fuzz.toml: ") and "\n" not in str(w.message)
     except ScenarioError as exc:
         message = str(exc)
         assert message.splitlines() == [message], message
-        assert message.startswith(("fuzz.toml: ", "--")), message
+        assert message.startswith(("fuzz.toml: ", "overrides", "n_subjects: ", "seed: ")), message
         return None
     assert_sane(scenario)
     return scenario
