@@ -74,7 +74,7 @@ class Workload:
         """The workload's regimen as a :class:`pkpd.Regimen`."""
         return Regimen(
             tuple(Dose(r, a, at_h=t, every_h=e, count=c) for r, a, t, e, c in self.doses),
-            tuple(Infusion(r, rate, start, stop) for r, rate, start, stop in self.infusions),
+            tuple(Infusion(r, rate_mg_per_day=rate, start_h=start, stop_h=stop) for r, rate, start, stop in self.infusions),
         )
 
 

@@ -391,9 +391,7 @@ def run(
     chunk = p.chunk if chunk_size is None else int(chunk_size)
     subj = scenario.subjects
     n = subj.n
-    population = sample_population(
-        n, seed=subj.seed, variability=subj.variability, weight_kg=subj.weight_kg, crcl_ml_min=subj.crcl_ml_min
-    )
+    population = subj.population()
     writer = _BackgroundWriter(timecourse) if timecourse is not None else None
     try:
         outcomes, warnings = [], []

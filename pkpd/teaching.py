@@ -429,7 +429,7 @@ def matching_infusion_rate(
     route: str = "intrathecal_infusion",
     parameters: Parameters | None = None,
     days: float = 5.0,
-    bracket_mg_per_day: tuple[float, float] = (1e-4, 1e4),
+    bracket_mg_per_day: tuple[float, float] = (1e-4, 5e3),
     rtol: float = 1e-6,
 ) -> float:
     """Constant infusion rate whose steady-state level of a readout equals ``target``.
@@ -467,7 +467,7 @@ def matching_infusion_rate(
     duration = days * HOURS_PER_DAY
 
     def level(rate: float) -> float:
-        reg = Regimen(infusions=(Infusion(route, rate, 0.0, duration),))
+        reg = Regimen(infusions=(Infusion(route, rate_mg_per_day=rate, start_h=0.0, stop_h=duration),))
         res = simulate(reg, duration_h=duration, parameters=parameters, output_step_h=1.0, outputs=(readout,))
         return float(over_window(res, readout, start_h=duration - HOURS_PER_DAY, end_h=duration)[0])
 
@@ -591,7 +591,7 @@ def explore_occupancy(oral_mg_per_day: float = 60.0, intrathecal_mg_per_day: flo
     duration = 3 * HOURS_PER_DAY
     regs = [
         Regimen((Dose("oral_ir", oral_mg_per_day / 3.0, every_h=8.0),)),
-        Regimen(infusions=(Infusion("intrathecal_infusion", intrathecal_mg_per_day, 0.0, duration),)),
+        Regimen(infusions=(Infusion("intrathecal_infusion", rate_mg_per_day=intrathecal_mg_per_day, start_h=0.0, stop_h=duration),)),
     ]
     res = simulate(regs, duration_h=duration, output_step_h=0.25, outputs=("plasma_mg_per_l", "csf_mg_per_l", "occupancy"))
     occ = over_window(res, "occupancy", start_h=duration - HOURS_PER_DAY, end_h=duration)
@@ -655,7 +655,7 @@ def explore_tolerance(dose_mg: float = 20.0, days: float = 60.0, every_h: float 
     return fig
 
 
-def explore_taper(taper_days: float = 14.0, steps: int = 4, dose_mg: float = 20.0):
+def explore_taper(taper_days: float = 14.0, steps: int = 7, dose_mg: float = 20.0):
     """Stopping after the label titration: a taper against an abrupt stop.
 
     Label titration to ``dose_mg`` every 8 h (5 mg steps every 3 days),

@@ -159,7 +159,7 @@ def _infusion(block: dict) -> Infusion:
     if len(given) != 1:
         raise ValueError(f"an infusion needs exactly one of rate_mg_per_day, rate_mg_per_h; got {given}")
     per_day = float(block["rate_mg_per_day"]) if "rate_mg_per_day" in block else 24.0 * float(block["rate_mg_per_h"])
-    return Infusion(block["route"], per_day, float(block["start_h"]), float(block["stop_h"]))
+    return Infusion(block["route"], rate_mg_per_day=per_day, start_h=float(block["start_h"]), stop_h=float(block["stop_h"]))
 
 
 def _dose(block: dict) -> Dose:

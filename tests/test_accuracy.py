@@ -89,7 +89,7 @@ CASES = [
     ),
     (
         "iv_infusion",
-        Regimen((), (Infusion("iv_infusion", 24.0, start_h=2.2, stop_h=10.7),)),
+        Regimen((), (Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=2.2, stop_h=10.7),)),
         {}, 70.0, 100.0, 36.0, (2.2, 2.21, 10.7, 10.69),
     ),
     (
@@ -100,8 +100,8 @@ CASES = [
     (
         "intrathecal_infusion-overlap",
         Regimen((), (
-            Infusion("intrathecal_infusion", 0.4, start_h=0.0, stop_h=96.0),
-            Infusion("intrathecal_infusion", 0.2, start_h=48.0, stop_h=120.0),
+            Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=0.0, stop_h=96.0),
+            Infusion("intrathecal_infusion", rate_mg_per_day=0.2, start_h=48.0, stop_h=120.0),
         )),
         {}, 70.0, 100.0, 168.0, (47.9, 48.0, 96.0, 120.0, 120.2),
     ),
@@ -116,8 +116,8 @@ CASES = [
                 Dose("oral_ir", 5.0, at_h=8.0),  # coincides with an oral_ir dose: they add
             ),
             (
-                Infusion("iv_infusion", 12.0, start_h=10.0, stop_h=14.0),
-                Infusion("intrathecal_infusion", 0.3, start_h=12.0, stop_h=40.0),
+                Infusion("iv_infusion", rate_mg_per_day=12.0, start_h=10.0, stop_h=14.0),
+                Infusion("intrathecal_infusion", rate_mg_per_day=0.3, start_h=12.0, stop_h=40.0),
             ),
         ),
         {"t_lag": 0.25}, 70.0, 100.0, 60.0, (0.25, 2.25, 5.5, 6.0, 8.25, 10.0, 14.0, 40.0),
@@ -129,7 +129,7 @@ CASES = [
     ),
     (
         "covariates-light-it",
-        Regimen((Dose("intrathecal_bolus", 0.05),), (Infusion("intrathecal_infusion", 0.3, 24.0, 72.0),)),
+        Regimen((Dose("intrathecal_bolus", 0.05),), (Infusion("intrathecal_infusion", rate_mg_per_day=0.3, start_h=24.0, stop_h=72.0),)),
         {}, 52.0, 140.0, 96.0, (24.0, 72.0),
     ),
     (
@@ -214,8 +214,8 @@ def _batch_setup():
     regimens = [
         Regimen((Dose("oral_ir", 10.0, every_h=8.0, count=9),)),
         Regimen((Dose("oral_er", 40.0, at_h=0.5, every_h=24.0, count=3),)),
-        Regimen((Dose("iv_bolus", 5.0, at_h=3.3),), (Infusion("iv_infusion", 20.0, 10.0, 20.5),)),
-        Regimen((Dose("intrathecal_bolus", 0.05),), (Infusion("intrathecal_infusion", 0.4, 12.0, 60.0),)),
+        Regimen((Dose("iv_bolus", 5.0, at_h=3.3),), (Infusion("iv_infusion", rate_mg_per_day=20.0, start_h=10.0, stop_h=20.5),)),
+        Regimen((Dose("intrathecal_bolus", 0.05),), (Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=12.0, stop_h=60.0),)),
         Regimen((Dose("oral_ir", 20.0, at_h=1.1, every_h=6.0, count=4), Dose("intrathecal_bolus", 0.1, at_h=30.0))),
     ]
     params = pkpd.Parameters().replace(t_lag=0.3)
@@ -281,7 +281,7 @@ def test_one_regimen_shared_by_several_subjects(route):
 def test_explicit_times_not_reaching_duration(times):
     """times_h need not contain 0 or duration_h, with an infusion or dose after them."""
     reg = Regimen((Dose("oral_ir", 10.0, at_h=2.0, every_h=12.0, count=10),),
-                  (Infusion("intrathecal_infusion", 0.4, 0.0, 360.0), Infusion("iv_infusion", 6.0, 60.0, 130.0)))
+                  (Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=0.0, stop_h=360.0), Infusion("iv_infusion", rate_mg_per_day=6.0, start_h=60.0, stop_h=130.0)))
     res = pkpd.simulate(reg, duration_h=150.0, times_h=times)
     ref = cached_reference_solution(reg, typical_params(), 150.0, np.asarray(times))
     check_against_reference(res.plasma_mg_per_l[0], {k: res.readout(k)[0] for k in PD_READOUTS}, ref, str(times))

@@ -131,7 +131,7 @@ def test_iv_bolus_biexponential_two_compartments():
 def test_iv_infusion_one_compartment():
     rate_mg_per_h = 1.0
     t = np.linspace(0.0, 40.0, 401)
-    reg = Regimen((), (Infusion("iv_infusion", 24.0 * rate_mg_per_h, 0.0, 20.0),))
+    reg = Regimen((), (Infusion("iv_infusion", rate_mg_per_h=rate_mg_per_h, start_h=0.0, stop_h=20.0),))
     res = pkpd.simulate(reg, duration_h=40.0, parameters=ONE_CMT, times_h=t)
     k = CL / ONE_CMT.V_c
     c_end = rate_mg_per_h / CL * (1 - np.exp(-k * 20.0))
@@ -168,7 +168,7 @@ def test_steady_state_average_plasma(route, F_name, amount):
 
 def test_iv_infusion_steady_state_full_model():
     r = 0.5  # mg/h
-    reg = Regimen((), (Infusion("iv_infusion", 24.0 * r, 0.0, 300.0),))
+    reg = Regimen((), (Infusion("iv_infusion", rate_mg_per_h=r, start_h=0.0, stop_h=300.0),))
     res = pkpd.simulate(reg, duration_h=300.0, times_h=[250.0, 300.0])
     np.testing.assert_allclose(res.plasma_mg_per_l[0], r / CL, rtol=RTOL)
     # the biophase settles at Kp times plasma
@@ -189,7 +189,7 @@ def test_intrathecal_infusion_steady_state():
     p = DEFAULT.replace(k_M2=0.02)
     r = 0.4 / 24.0  # 0.4 mg/day in mg/h
     duration = 2400.0  # 100 days: R and M relax with rates ~0.013 /h
-    reg = Regimen((), (Infusion("intrathecal_infusion", 0.4, 0.0, duration),))
+    reg = Regimen((), (Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=0.0, stop_h=duration),))
     res = pkpd.simulate(reg, duration_h=duration, times_h=[2300.0, 2400.0], parameters=p, amounts=True)
 
     c_lum = r / p.CL_lum
@@ -229,8 +229,8 @@ MIXED = Regimen(
         Dose("oral_ir", 10.0, at_h=47.9),  # lands after the end once lagged: no input
     ),
     (
-        Infusion("iv_infusion", 12.0, 10.0, 16.0),
-        Infusion("intrathecal_infusion", 0.3, 12.0, 60.0),  # runs past the end
+        Infusion("iv_infusion", rate_mg_per_day=12.0, start_h=10.0, stop_h=16.0),
+        Infusion("intrathecal_infusion", rate_mg_per_day=0.3, start_h=12.0, stop_h=60.0),  # runs past the end
     ),
 )
 
@@ -262,7 +262,7 @@ def test_mass_balance_from_amounts():
         (Regimen((Dose("oral_ir", 10.0),)), DEFAULT.F_ir * 10.0),
         (Regimen((Dose("iv_bolus", 5.0),)), 5.0),
         (Regimen((Dose("intrathecal_bolus", 0.1),)), 0.1),
-        (Regimen((), (Infusion("iv_infusion", 24.0, 0.0, 4.0),)), 4.0),
+        (Regimen((), (Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=0.0, stop_h=4.0),)), 4.0),
     ],
     ids=["oral_ir", "iv_bolus", "intrathecal_bolus", "iv_infusion"],
 )
@@ -289,7 +289,7 @@ def test_mass_balance_from_plasma_auc(reg, entered):
 
 
 def test_receptor_density_in_unit_interval_and_occupancy_bounded():
-    reg = Regimen((Dose("oral_ir", 100.0, every_h=4.0, count=30),), (Infusion("intrathecal_infusion", 5.0, 0, 200),))
+    reg = Regimen((Dose("oral_ir", 100.0, every_h=4.0, count=30),), (Infusion("intrathecal_infusion", rate_mg_per_day=5.0, start_h=0, stop_h=200),))
     res = pkpd.simulate(reg, duration_h=240.0)
     assert np.all(res.receptor_density > 0) and np.all(res.receptor_density <= 1)
     assert np.all(res.occupancy >= 0) and np.all(res.occupancy <= 1)

@@ -430,6 +430,8 @@ def test_a_format_1_1_file_runs(tmp_path):
     )
     (tmp_path / "v11.toml").write_text(text)
     res = pkpd("run", "v11.toml", "--no-plot", "--out", "out", cwd=tmp_path)
-    assert res.returncode == 0 and res.stderr == "", res.stderr
+    # the only stderr lines allowed are the summary's notes on censored metrics (a 72 h run)
+    others = [line for line in res.stderr.splitlines() if not line.startswith("warning: summary:")]
+    assert res.returncode == 0 and not others, res.stderr
     _, rows = read_csv(tmp_path / "out" / "timecourse.csv")
     assert len(rows) == 3 * len(grid(72.0, 1.0))

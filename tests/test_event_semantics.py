@@ -65,20 +65,20 @@ def test_a_lagged_dose_landing_after_the_end_has_no_effect():
 
 def test_overlapping_infusions_add():
     t = pkpd.output_times(30.0, 0.25)
-    reg = Regimen(infusions=(Infusion("iv_infusion", 48.0, 0.0, 10.0), Infusion("iv_infusion", 24.0, 5.0, 15.0)))
+    reg = Regimen(infusions=(Infusion("iv_infusion", rate_mg_per_day=48.0, start_h=0.0, stop_h=10.0), Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=5.0, stop_h=15.0)))
     expected = infusion(t, 2.0, 0.0, 10.0) + infusion(t, 1.0, 5.0, 15.0)
     np.testing.assert_allclose(plasma(reg, 30.0, output_step_h=0.25), expected, rtol=1e-10, atol=1e-14)
 
 
 def test_an_infusion_that_outlasts_the_run_runs_to_the_end():
     t = pkpd.output_times(24.0, 0.5)
-    reg = Regimen(infusions=(Infusion("iv_infusion", 24.0, 2.0, 1000.0),))
+    reg = Regimen(infusions=(Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=2.0, stop_h=1000.0),))
     np.testing.assert_allclose(plasma(reg, 24.0), infusion(t, 1.0, 2.0, 1000.0), rtol=1e-10, atol=1e-14)
 
 
 def test_back_to_back_infusions_equal_one_long_one():
-    split = Regimen(infusions=(Infusion("iv_infusion", 24.0, 0.0, 5.0), Infusion("iv_infusion", 24.0, 5.0, 10.0)))
-    whole = Regimen(infusions=(Infusion("iv_infusion", 24.0, 0.0, 10.0),))
+    split = Regimen(infusions=(Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=0.0, stop_h=5.0), Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=5.0, stop_h=10.0)))
+    whole = Regimen(infusions=(Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=0.0, stop_h=10.0),))
     np.testing.assert_allclose(plasma(split, 20.0), plasma(whole, 20.0), rtol=1e-12, atol=1e-15)
 
 
@@ -86,7 +86,7 @@ def test_infusion_runs_on_a_half_open_interval():
     # at the start time nothing has entered yet; at the stop time the level is the
     # running level (continuous), and it decays afterwards
     t = pkpd.output_times(20.0, 1.0)
-    c = plasma(Regimen(infusions=(Infusion("iv_infusion", 24.0, 3.0, 8.0),)), 20.0, output_step_h=1.0)
+    c = plasma(Regimen(infusions=(Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=3.0, stop_h=8.0),)), 20.0, output_step_h=1.0)
     assert c[t == 3.0][0] == 0.0
     assert c[t == 8.0][0] == pytest.approx(1.0 / CL * (1 - np.exp(-K * 5.0)), rel=1e-10)
 

@@ -57,7 +57,7 @@ def infusions(draw, max_time=48.0):
     lo, hi = _RATE[route]
     start = _lattice(draw, 0.0, max_time)
     length = _lattice(draw, 0.5, 48.0)
-    return Infusion(route, draw(st.floats(lo, hi)), start_h=start, stop_h=start + length)
+    return Infusion(route, rate_mg_per_day=draw(st.floats(lo, hi)), start_h=start, stop_h=start + length)
 
 
 @st.composite
@@ -95,14 +95,14 @@ def populations(draw, n_max=4):
 def _scale(reg: Regimen, k: float) -> Regimen:
     return Regimen(
         tuple(Dose(d.route, d.amount_mg * k, d.at_h, d.every_h, d.count) for d in reg.doses),
-        tuple(Infusion(i.route, i.rate_mg_per_day * k, i.start_h, i.stop_h) for i in reg.infusions),
+        tuple(Infusion(i.route, rate_mg_per_day=i.rate_mg_per_day * k, start_h=i.start_h, stop_h=i.stop_h) for i in reg.infusions),
     )
 
 
 def _shift(reg: Regimen, d: float) -> Regimen:
     return Regimen(
         tuple(Dose(x.route, x.amount_mg, x.at_h + d, x.every_h, x.count) for x in reg.doses),
-        tuple(Infusion(i.route, i.rate_mg_per_day, i.start_h + d, i.stop_h + d) for i in reg.infusions),
+        tuple(Infusion(i.route, rate_mg_per_day=i.rate_mg_per_day, start_h=i.start_h + d, stop_h=i.stop_h + d) for i in reg.infusions),
     )
 
 

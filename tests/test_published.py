@@ -400,7 +400,7 @@ def test_intrathecal_infusion_tolerance_and_plasma_level():
     """Spec: intrathecal 0.4 mg/day gives excitability about 0.55 at the end of
     day 1 and 0.70 by the end of day 13 (tolerance). docs/literature.md §5:
     plasma on a pump about 100 times lower than on oral doses, 0-5 µg/L."""
-    reg = Regimen((), (Infusion("intrathecal_infusion", 0.4, 0.0, 312.0),))
+    reg = Regimen((), (Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=0.0, stop_h=312.0),))
     scenario = _run(reg, 312.0, _grid(np.arange(0.0, 312.0, 6.0), [24.0, 312.0]))
     day1, day13 = _both(lambda r: r["excitability"][np.isin(r["time_h"], [24.0, 312.0])])(scenario)
     assert rounds_to(day1, 0.55, 0.01), day1  # 0.55207
@@ -443,7 +443,7 @@ def test_receptor_density_at_saturation_reproduces_kroin_1993():
     Kroin 1993 saw no change (1.00); a known limit of the spec. Asserted:
     the equations' 0.8742.
     """
-    reg = Regimen((), (Infusion("iv_infusion", 24.0, 0.0, 168.0),))
+    reg = Regimen((), (Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=0.0, stop_h=168.0),))
     scenario = _run(reg, 168.0, (24.0, 72.0, 168.0), overrides=(("Kd", 1e-12),))
     occupancy = _both(lambda r: r["occupancy"])(scenario)
     assert np.all(occupancy > 1.0 - 1e-9)

@@ -221,7 +221,7 @@ def test_excitability_at_dose_time_drifts_from_0_78_at_3_weeks_to_0_85_at_a_year
 def test_intrathecal_0_4_mg_per_day_on_day_1_and_by_day_13():
     """Excitability at the end of day 1 (24 h) and of day 13 (312 h) of a
     continuous 0.4 mg/day intrathecal infusion started at t = 0."""
-    reg = Regimen((), (Infusion("intrathecal_infusion", 0.4, 0.0, 312.0),))
+    reg = Regimen((), (Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=0.0, stop_h=312.0),))
     res = _solve(reg, 312.0, [24.0, 312.0])
     day1, day13 = res["excitability"]
     assert rounds_to(day1, 0.55, 0.01), day1  # 0.55207 (lowest of day 1: 0.5372 at 14 h)
@@ -252,7 +252,7 @@ def test_receptor_density_at_saturating_exposure(day, stated, step):
 def test_reference_solver_at_saturation_follows_the_closed_form():
     """The solver with Kd = 1e-12 µM (theta = 1 as soon as drug reaches the
     biophase) under an IV infusion agrees with the closed form above."""
-    reg = Regimen((), (Infusion("iv_infusion", 24.0, 0.0, 168.0),))
+    reg = Regimen((), (Infusion("iv_infusion", rate_mg_per_day=24.0, start_h=0.0, stop_h=168.0),))
     res = _solve(reg, 168.0, [24.0, 72.0, 168.0], params=typical_params(Kd=1e-12))
     assert np.all(res["occupancy"] > 1.0 - 1e-9)
     np.testing.assert_allclose(res["receptor_density"], [0.874231, 0.739978, 0.659994], atol=2e-6)
