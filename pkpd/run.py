@@ -37,7 +37,6 @@ import numpy as np
 from . import files as pio
 from . import metrics
 from .errors import PkpdError, ResourceError
-from .population import sample_population
 from .scenario import Arm, Scenario
 from .resources import available_memory_bytes, check_disk, size_text
 from .simulate import Grid, SaveAt, iter_chunks, output_times

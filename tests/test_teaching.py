@@ -50,7 +50,7 @@ def test_over_window_rejects_bad_input():
 
 def test_iv_infusion_steady_state_mean_is_rate_over_clearance():
     rate = 24.0  # mg/day = 1 mg/h
-    reg = pkpd.Regimen(infusions=(pkpd.Infusion("iv_infusion", rate, 0.0, 240.0),))
+    reg = pkpd.Regimen(infusions=(pkpd.Infusion("iv_infusion", rate_mg_per_day=rate, start_h=0.0, stop_h=240.0),))
     res = pkpd.simulate(reg, duration_h=240.0, output_step_h=1.0, outputs=("plasma_mg_per_l",))
     mean = teaching.over_window(res, "plasma_mg_per_l", start_h=216.0, end_h=240.0)
     assert mean[0] == pytest.approx(1.0 / res.parameters["CL"][0], rel=1e-6)
@@ -199,7 +199,7 @@ def test_matching_infusion_rate_closed_form_for_plasma():
 def test_matching_infusion_rate_for_occupancy():
     rate = teaching.matching_infusion_rate(0.25, days=3.0)
     res = pkpd.simulate(
-        pkpd.Regimen(infusions=(pkpd.Infusion("intrathecal_infusion", rate, 0.0, 72.0),)),
+        pkpd.Regimen(infusions=(pkpd.Infusion("intrathecal_infusion", rate_mg_per_day=rate, start_h=0.0, stop_h=72.0),)),
         duration_h=72.0, output_step_h=0.5, outputs=("occupancy",),
     )
     assert teaching.over_window(res, "occupancy", start_h=48.0, end_h=72.0)[0] == pytest.approx(0.25, rel=1e-4)
