@@ -203,7 +203,7 @@ def test_matching_infusion_rate_for_occupancy():
         duration_h=72.0, output_step_h=0.5, outputs=("occupancy",),
     )
     assert teaching.over_window(res, "occupancy", start_h=48.0, end_h=72.0)[0] == pytest.approx(0.25, rel=1e-4)
-    with pytest.raises(ParameterError, match=r"target: 2.0 is outside the levels reached with rates in \(0.0001, 10000.0\) mg/day"):
+    with pytest.raises(ParameterError, match=r"target: 2.0 is outside the levels reached with rates in \(0.0001, 5000.0\) mg/day"):
         teaching.matching_infusion_rate(2.0, days=2.0)
     with pytest.raises(ParameterError, match="days: must be >= 2"):
         teaching.matching_infusion_rate(0.2, days=1.0)
