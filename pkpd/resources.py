@@ -65,7 +65,7 @@ class Estimate:
     working_bytes : float
         The solver's working set for one chunk of subjects.
     events : float
-        Boluses and input changes scheduled, all subjects together.
+        Boluses and input changes scheduled for one chunk of subjects (held at once).
     nodes : float
         Integration nodes (upper bound).
     """
@@ -87,7 +87,7 @@ def estimate(*, n_subjects: int, saved_values_per_subject: float, events_per_sub
     return Estimate(
         saved_bytes=8.0 * n_subjects * saved_values_per_subject,
         working_bytes=per_chunk * (SOLVER_BYTES_PER_SUBJECT + BYTES_PER_EVENT * events_per_subject),
-        events=float(n_subjects) * events_per_subject,
+        events=float(per_chunk) * events_per_subject,
         nodes=float(nodes),
     )
 
@@ -100,8 +100,8 @@ def check(est: Estimate, *, available_bytes: float | None = None, what: str = "t
     """
     if est.events > MAX_EVENTS:
         raise ResourceError(
-            f"{what} schedules about {est.events:.3g} doses and input changes, more than the {MAX_EVENTS:.0e} "
-            "a run may hold; check every_h and count, or use fewer subjects"
+            f"{what} schedules about {est.events:.3g} doses and input changes at once, more than the "
+            f"{MAX_EVENTS:.0e} a run may hold; check every_h and count"
         )
     if est.nodes > MAX_NODES:
         raise ResourceError(

@@ -97,9 +97,13 @@ def test_arms_for_one_population_differ_only_by_their_regimen():
 
 
 def test_an_absurd_dose_interval_is_refused_before_anything_is_built():
-    reg = Regimen((Dose("oral_ir", 1.0, at_h=0.0, every_h=1e-6),))
-    with pytest.raises(pkpd.ResourceError, match=r"schedules about 6.72e\+08 doses and input changes"):
-        pkpd.simulate(reg, duration_h=672.0)
+    # a dose every 3.6 s (the shortest interval a Dose accepts) for 11 years: 1e8 doses
+    reg = Regimen((Dose("oral_ir", 1.0, at_h=0.0, every_h=0.001),))
+    with pytest.raises(pkpd.ResourceError, match=r"schedules about 1e\+08 doses and input changes at once"):
+        pkpd.simulate(reg, duration_h=100_000.0)
+    # a population whose outputs cannot fit is refused before the first chunk
+    with pytest.raises(pkpd.ResourceError, match=r"needs about [0-9.]+ GiB of memory"):
+        pkpd.simulate(Regimen(), duration_h=8760.0, population=pkpd.Population.typical(3_000_000))
 
 
 def test_plot_draws_percentile_bands(tmp_path):
