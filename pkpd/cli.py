@@ -221,10 +221,19 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    from .resources import check_disk, size_text
+    from .run import default_output_folder, plan
+
     sc = _load(args.file)
+    p = plan(sc)  # the run's resource estimate: a run check accepts is not refused for its size
+    try:
+        check_disk(default_output_folder(sc), p.csv_bytes, "timecourse.csv")
+    except PkpdError as exc:
+        raise type(exc)(f"{sc.source}: {exc}") from None
     arms = ", ".join(a.name for a in sc.arms)
     print(f"{sc.source}: valid: '{sc.name}', {sc.duration_h:g} h, {sc.subjects.n} subject"
-          f"{'s' * (sc.subjects.n != 1)}, arms: {arms}")
+          f"{'s' * (sc.subjects.n != 1)}, arms: {arms}; about {size_text(p.memory_bytes)} of memory, "
+          f"timecourse.csv about {size_text(p.csv_bytes)} ({p.rows} rows)")
     return 0
 
 

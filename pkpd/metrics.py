@@ -75,6 +75,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .units import TIME_TOLERANCE_H
+
 #: Excitability above which a rebound is counted (1 is the untreated baseline).
 REBOUND_THRESHOLD = 1.2
 #: Plasma level reported as toxic in renal failure, mg/L (literature.md).
@@ -88,7 +90,7 @@ NCA_STEP_H = 0.05
 NCA_MIN_STEPS = 160
 NCA_MAX_STEPS = 4000
 #: Times closer than this are the same time, h.
-TIME_TOL_H = 1e-9
+TIME_TOL_H = TIME_TOLERANCE_H
 
 
 @dataclass(frozen=True)

@@ -60,36 +60,54 @@ class Estimate:
 
     Attributes
     ----------
-    saved_bytes : float
-        Saved results for every subject (readouts on every grid, amounts).
-    working_bytes : float
-        The solver's working set for one chunk of subjects.
+    kept_bytes : float
+        What is kept for every subject until the end (saved readouts, or a
+        streaming run's metrics and figure sample).
+    chunk_bytes : float
+        What one chunk of subjects holds while it is integrated: the solver's
+        working set, its scheduled events and the values it streams out.
+    chunk : int
+        Subjects per chunk.
     events : float
-        Boluses and input changes scheduled for one chunk of subjects (held at once).
+        Boluses and input changes scheduled for one chunk (held at once).
     nodes : float
         Integration nodes (upper bound).
     """
 
-    saved_bytes: float
-    working_bytes: float
+    kept_bytes: float
+    chunk_bytes: float
+    chunk: int
     events: float
     nodes: float
 
     @property
     def memory_bytes(self) -> float:
-        return self.saved_bytes + self.working_bytes
+        return self.kept_bytes + self.chunk_bytes + BASE_BYTES
 
 
-def estimate(*, n_subjects: int, saved_values_per_subject: float, events_per_subject: float,
-             nodes: float, chunk: int) -> Estimate:
-    """The estimate of one simulation (see :class:`Estimate`)."""
-    per_chunk = min(chunk, n_subjects)
-    return Estimate(
-        saved_bytes=8.0 * n_subjects * saved_values_per_subject,
-        working_bytes=per_chunk * (SOLVER_BYTES_PER_SUBJECT + BYTES_PER_EVENT * events_per_subject),
-        events=float(per_chunk) * events_per_subject,
-        nodes=float(nodes),
-    )
+#: Memory of the interpreter, numpy and pkpd themselves, bytes.
+BASE_BYTES = 64 * 2**20
+#: Most memory one chunk may plan to use, bytes (bigger chunks gain nothing).
+CHUNK_BUDGET_BYTES = 640 * 2**20
+
+
+def estimate(*, n_subjects: int, kept_values_per_subject: float, events_per_subject: float, nodes: float,
+             chunk: int, streamed_values_per_subject: float = 0.0, available_bytes: float | None = None) -> Estimate:
+    """The estimate of one simulation (see :class:`Estimate`).
+
+    ``kept_values_per_subject`` floats are held for every subject to the end;
+    ``streamed_values_per_subject`` only while the subject's chunk is in
+    flight (twice: one chunk computed while the previous one is written).
+    ``chunk`` is the most subjects per chunk; it is lowered until a chunk fits
+    its budget (:data:`CHUNK_BUDGET_BYTES`, and half the memory left).
+    """
+    per_subject = SOLVER_BYTES_PER_SUBJECT + BYTES_PER_EVENT * events_per_subject + 16.0 * streamed_values_per_subject
+    kept = 8.0 * n_subjects * kept_values_per_subject
+    available = available_memory_bytes() if available_bytes is None else float(available_bytes)
+    room = min(CHUNK_BUDGET_BYTES, 0.5 * max(available - kept - BASE_BYTES, 0.0))
+    size = int(max(1, min(chunk, n_subjects, room // per_subject)))
+    return Estimate(kept_bytes=kept, chunk_bytes=size * per_subject, chunk=size,
+                    events=float(size) * events_per_subject, nodes=float(nodes))
 
 
 def check(est: Estimate, *, available_bytes: float | None = None, what: str = "this run", detail: str = "") -> None:
@@ -111,7 +129,7 @@ def check(est: Estimate, *, available_bytes: float | None = None, what: str = "t
     available = available_memory_bytes() if available_bytes is None else float(available_bytes)
     if not math.isfinite(est.memory_bytes) or est.memory_bytes > MEMORY_SHARE * available:
         raise ResourceError(
-            f"{what} needs about {size_text(est.memory_bytes)} of memory ({size_text(est.saved_bytes)} of results"
+            f"{what} needs about {size_text(est.memory_bytes)} of memory ({size_text(est.kept_bytes)} of results"
             f"{': ' + detail if detail else ''}), "
             f"more than the {size_text(MEMORY_SHARE * available)} it may use; "
             "use fewer subjects, a coarser output step or fewer readouts"

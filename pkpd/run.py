@@ -38,7 +38,8 @@ from . import files as pio
 from . import metrics
 from .errors import PkpdError, ResourceError
 from .scenario import Arm, Scenario
-from .resources import available_memory_bytes, check_disk, size_text
+from . import resources
+from .resources import check_disk
 from .simulate import Grid, SaveAt, iter_chunks, output_times
 
 #: Readouts the metrics and the figure read on the summary grid.
@@ -66,15 +67,11 @@ SUMMARY_MIN_POINTS = 480
 SUMMARY_MAX_POINTS = 200_000
 #: Step of the fine NCA grid, h (at most; :func:`pkpd.metrics.nca_times`).
 INTERVAL_STEP_H = metrics.NCA_STEP_H
-#: Working memory per subject and evaluation time, bytes: eight readouts,
-#: the recorded states, the solver's temporaries and the metrics' copies
-#: (measured: about 110 bytes; the rest is margin).
-BYTES_PER_SUBJECT_TIME = 160
+#: Most output times one run may write (an absurd output_step_h is refused).
+MAX_OUTPUT_TIMES = 1e8
 #: Largest chunk of subjects simulated at once (bigger chunks amortise the
 #: solver's per-step overhead; beyond a few thousand nothing is gained).
 MAX_CHUNK = 4096
-#: Working memory a chunk may use, bytes (also capped by available memory).
-CHUNK_BUDGET_BYTES = 640 * 2**20
 #: Threads simulate() may use.  One: the time course is formatted and
 #: written on a second thread meanwhile, and on two cores that overlap beats
 #: splitting the solve (measured, 10,000 subjects: 5.0 s against 7.2 s).
@@ -295,53 +292,47 @@ def _last_dose(arm: Arm, duration_h: float) -> float | None:
 
 
 def plan(scenario: Scenario, *, plot: bool = True, available_bytes: float | None = None) -> Plan:
-    """Grids, chunk size and resource estimates for a run.
+    """Grids, chunk size and resource estimates for a run (:mod:`pkpd.resources`).
 
     Raises
     ------
     ResourceError
         When the run cannot fit in memory even one subject at a time, or
-        its per-subject results do not fit; the message gives the estimate.
+        schedules absurdly many events; the message gives the estimate.
     """
     n = scenario.subjects.n
-    available = available_memory_bytes() if available_bytes is None else float(available_bytes)
-    # refuse an absurd output grid before building it
     n_out_guess = scenario.duration_h / scenario.output_step_h + 2
-    if n_out_guess * BYTES_PER_SUBJECT_TIME > 0.5 * available or n_out_guess > 1e9:
+    if n_out_guess > MAX_OUTPUT_TIMES:  # refuse an absurd output grid before building it
         raise ResourceError(
             f"{scenario.source}: output_step_h {scenario.output_step_h:g} over duration_h {scenario.duration_h:g} "
-            f"gives about {n_out_guess:.3g} output times, about {size_text(n_out_guess * BYTES_PER_SUBJECT_TIME)} "
-            f"of memory for one subject, more than the {size_text(0.5 * available)} a subject may use; "
+            f"gives about {n_out_guess:.3g} output times, more than the {MAX_OUTPUT_TIMES:.0e} a run may write; "
             "use a coarser output_step_h"
         )
     grids = tuple(
         evaluation_grid(scenario.duration_h, scenario.output_step_h, _interval(arm, scenario.duration_h))
         for arm in scenario.arms
     )
-    n_times = max(g.n_times for g in grids)
     n_summary = grids[0].summary_time_h.size
     n_out = max(g.output_time_h.size for g in grids)
-    # the chunk being simulated, plus the time courses of two chunks waiting to be written
-    per_subject = n_times * BYTES_PER_SUBJECT_TIME + 2 * n_out * len(pio.TIMECOURSE_READOUTS) * 8
-    # kept for the whole run: metrics, population, figure sample
-    kept = n * len(scenario.arms) * len(metrics.METRICS) * 8.0 + n * 16 * 8.0
+    # streamed per subject: every evaluation time's states and readouts, and its CSV rows
+    streamed = max(g.n_times for g in grids) * (len(SUMMARY_READOUTS) + 8) + n_out * len(pio.TIMECOURSE_READOUTS)
+    # kept per subject to the end: metrics of every arm, the population, the figure sample
+    kept = len(scenario.arms) * len(metrics.METRICS) + 16
     if plot:
-        kept += len(scenario.arms) * min(n, PLOT_SUBJECTS) * n_summary * len(PLOT_READOUTS) * 4.0
-    room = min(CHUNK_BUDGET_BYTES, 0.5 * max(available - kept, 0.0))
-    chunk = int(max(1, min(MAX_CHUNK, n, room // per_subject)))
-    memory = kept + chunk * per_subject + 64 * 2**20
+        kept += len(scenario.arms) * n_summary * len(PLOT_READOUTS) * 0.5 * min(1.0, PLOT_SUBJECTS / n)
+    events = max(arm.regimen.event_count(scenario.duration_h) for arm in scenario.arms)
+    est = resources.estimate(n_subjects=n, kept_values_per_subject=kept, streamed_values_per_subject=streamed,
+                             events_per_subject=events, nodes=scenario.duration_h / 0.5 + max(g.n_times for g in grids),
+                             chunk=MAX_CHUNK, available_bytes=available_bytes)
+    try:
+        resources.check(est, available_bytes=available_bytes,
+                        detail=f"{n} subjects x {len(scenario.arms)} arms, {n_out} output times")
+    except ResourceError as exc:
+        raise ResourceError(f"{scenario.source}: {exc}") from None
     rows = len(scenario.arms) * n * n_out
-    if memory > 0.9 * available:
-        n_arms = len(scenario.arms)
-        raise ResourceError(
-            f"{scenario.source}: this run needs about {size_text(memory)} of memory "
-            f"({n} subject{'s' * (n != 1)} x {n_arms} arm{'s' * (n_arms != 1)}, {n_times} evaluation times "
-            f"per subject), more than the {size_text(0.9 * available)} it may use (90 % of the available "
-            f"{size_text(available)}); use fewer subjects (--subjects), a shorter duration_h or a coarser output_step_h"
-        )
     width = len(max((a.name for a in scenario.arms), key=len)) + len(str(n)) + 3
     csv_bytes = rows * (width + (len(pio.TIMECOURSE_COLUMNS) - 2) * CSV_BYTES_PER_NUMBER)
-    return Plan(grids, chunk, memory, rows, float(csv_bytes))
+    return Plan(grids, est.chunk, est.memory_bytes, rows, float(csv_bytes))
 
 
 # ---------------------------------------------------------------------------

@@ -334,7 +334,7 @@ class _Plan:
     main: str  # name of the main grid
 
 
-def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size) -> _Plan:
+def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold_all) -> _Plan:
     times, where = save.union()
     n = len(regimens)
     per_subject_events = max((r.event_count(duration_h) for r in {id(r): r for r in regimens}.values()), default=0)
@@ -342,14 +342,15 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size) -> _
     saved += times.size * (len(model.LINEAR_STATES) + 1) if amounts else 0
     crude_nodes = duration_h / max_step_h + times.size + 40 * per_subject_events
     grids = ", ".join(f"{g.times_h.size} times x {len(g.readouts)} readouts" for g in save.grids.values())
-    resources.check(resources.estimate(n_subjects=n, saved_values_per_subject=saved,
-                                       events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size),
-                    detail=f"{n} subjects x ({grids})")
+    est = resources.estimate(n_subjects=n, kept_values_per_subject=saved if hold_all else 0.0,
+                             streamed_values_per_subject=0.0 if hold_all else saved,
+                             events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size)
+    resources.check(est, detail=f"{n} subjects x ({grids})")
     nodes, record_index = time_grid(
         times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
     )
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
-    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, chunk_size, main)
+    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main)
 
 
 def iter_chunks(
@@ -366,11 +367,13 @@ def iter_chunks(
     residual_error: ResidualError | None = None,
     max_step_h: float = DEFAULT_MAX_STEP_H,
     chunk_size: int = DEFAULT_CHUNK,
+    _hold_all: bool = False,
 ) -> Iterator[SimulationResult]:
     """As :func:`simulate`, one :class:`SimulationResult` per chunk of subjects, in order.
 
     Every subject's numbers are the same as in :func:`simulate`, whatever
     ``chunk_size``: the integration grid is built once for the population.
+    The caller holds one chunk at a time, so memory is checked per chunk.
     """
     duration_h = _positive("duration_h", duration_h)
     params = default_parameters() if parameters is None else parameters
@@ -388,7 +391,7 @@ def iter_chunks(
         if residual_error.readout not in main.readouts:
             raise ParameterError(f"residual_error.readout: {residual_error.readout!r} is not a saved readout")
     ind_all = model.individual_parameters(params, population)
-    plan = _plan(regimens, ind_all, duration_h, save, max_step_h, amounts, int(chunk_size))
+    plan = _plan(regimens, ind_all, duration_h, save, max_step_h, amounts, int(chunk_size), _hold_all)
     for start in range(0, population.n, plan.chunk):
         sl = slice(start, min(start + plan.chunk, population.n))
         ind = {k: v[sl] for k, v in ind_all.items()}
@@ -525,7 +528,8 @@ def simulate(
     max_step_h : float
         Largest integration step, h (accuracy of the slow states; the PK is exact).
     chunk_size : int
-        Most subjects integrated together (memory); results do not depend on it.
+        Most subjects integrated together (fewer when a chunk would not fit
+        its memory budget); results do not depend on it.
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk of subjects.
 
@@ -548,7 +552,7 @@ def simulate(
     for part in iter_chunks(regimen, duration_h=duration_h, parameters=parameters, population=population,
                             output_step_h=output_step_h, times_h=times_h, outputs=outputs, save=save,
                             amounts=amounts, residual_error=residual_error, max_step_h=max_step_h,
-                            chunk_size=chunk_size):
+                            chunk_size=chunk_size, _hold_all=True):
         parts.append(part)
         if progress is not None:
             progress(sum(p.n_subjects for p in parts), total or parts[-1].n_subjects)

@@ -39,7 +39,7 @@ from .parameters import Parameters, default_parameters
 from .population import Population, sample_population
 from .regimen import Dose, Infusion, Regimen, taper_over, titration
 from .simulate import SimulationResult, simulate
-from .units import HOURS_PER_DAY, UM_PER_MG_PER_L
+from .units import HOURS_PER_DAY, TIME_TOLERANCE_H, UM_PER_MG_PER_L
 
 __all__ = [
     "STATISTICS",
@@ -80,7 +80,7 @@ def _window(result: SimulationResult, start_h: float | None, end_h: float | None
     b = float(t[-1]) if end_h is None else float(end_h)
     if not (b > a):
         raise ParameterError(f"end_h: must be > start_h; got start_h={a!r}, end_h={b!r}")
-    if a < t[0] - 1e-9 or b > t[-1] + 1e-9:
+    if a < t[0] - TIME_TOLERANCE_H or b > t[-1] + TIME_TOLERANCE_H:
         raise ParameterError(
             f"start_h/end_h: the window [{a:g}, {b:g}] h must lie inside the run "
             f"[{t[0]:g}, {t[-1]:g}] h"
@@ -557,7 +557,7 @@ def explore_oral(dose_mg: float = 10.0, every_h: float = 8.0, days: float = 3.0,
     c = res.plasma_mg_per_l
     last = regs[0].doses[0].times_h(duration)[-1]
     first = over_window(res, "plasma_mg_per_l", start_h=0.0, end_h=min(every_h, duration), statistic="max")[0]
-    if last >= duration - 1e-9:  # the last dose lands at the end: use the interval before it
+    if last >= duration - TIME_TOLERANCE_H:  # the last dose lands at the end: use the interval before it
         last = max(last - every_h, 0.0)
     ss = over_window(res, "plasma_mg_per_l", start_h=last, end_h=min(last + every_h, duration), statistic="max")[0]
     fig, (ax,) = _figure()
@@ -718,7 +718,7 @@ def explore_kidneys(crcl_ml_min: float = 30.0, dose_mg: float = 10.0, every_h: f
     reg = Regimen((Dose("oral_ir", dose_mg, every_h=every_h),))
     res = simulate(reg, duration_h=duration, population=typical_subjects(crcl_ml_min=[crcl_ml_min, 100.0]), output_step_h=0.25, outputs=("plasma_mg_per_l", "occupancy"))
     last = reg.doses[0].times_h(duration)
-    last = last[last <= duration - every_h + 1e-9][-1]
+    last = last[last <= duration - every_h + TIME_TOLERANCE_H][-1]
     auc = exposure_table(res, start_h=last, end_h=last + every_h)["auc_mg_h_per_l"]
     fig, (ax,) = _figure(height=3.6)
     ax.plot(res.time_h / HOURS_PER_DAY, res.plasma_mg_per_l[1], color="grey", label="CrCl 100 mL/min")

@@ -435,3 +435,15 @@ def test_a_format_1_1_file_runs(tmp_path):
     assert res.returncode == 0 and not others, res.stderr
     _, rows = read_csv(tmp_path / "out" / "timecourse.csv")
     assert len(rows) == 3 * len(grid(72.0, 1.0))
+
+
+def test_check_refuses_what_run_would_refuse_for_its_size(tmp_path):
+    (tmp_path / "huge.toml").write_text(
+        'name = "huge"\nduration_h = 8760.0\noutput_step_h = 0.001\n[subjects]\nn = 100000\n'
+        '[[doses]]\nroute = "oral_ir"\namount_mg = 10\nat_h = 0\nevery_h = 0.001\n'
+    )
+    for command in ("check", "run"):
+        res = pkpd(*([command, "huge.toml"] + (["--no-plot"] if command == "run" else [])), cwd=tmp_path)
+        assert res.returncode == 2, (command, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "timecourse.csv would take about" in res.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "huge.toml"]  # nothing written

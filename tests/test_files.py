@@ -154,7 +154,7 @@ def test_no_plot_removes_an_old_figure(tmp_path):
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate():
     sc = _scenario(n_subjects=10)
-    with pytest.raises(prun.ResourceError, match=r"small.toml: this run needs about .* of memory .* more than the 922 KiB it may use"):
+    with pytest.raises(prun.ResourceError, match=r"small.toml: this run needs about .* of memory .* more than the 819 KiB it may use"):
         prun.plan(sc, available_bytes=2**20)
 
 

@@ -1,5 +1,5 @@
 """The shared reference solutions of model-spec v2 (tests/data/reference-solutions,
-a copy of /work/shared/reference-solutions).
+a copy of the project's shared reference solutions).
 
 Part 1 checks the independent reference solver of ``reference_model.py``
 against the shared CSVs: both are solutions of model-spec.md (v2) by
