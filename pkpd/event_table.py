@@ -637,3 +637,40 @@ def write_event_table(columns: Mapping[str, Sequence[Any]], path) -> str:
     with AtomicFile(path) as fh:
         fh.write(text)
     return os.fspath(path)
+
+
+def format_output_table(columns: Mapping[str, Sequence[Any]]) -> str:
+    """The CSV text of an engine's output columns (rule 11): numbers ``%.10g``, text as is."""
+    from .files import NUMBER_FORMAT
+
+    names = list(columns)
+    data = [list(np.asarray(columns[k]).tolist()) if not isinstance(columns[k], list) else columns[k]
+            for k in names]
+    n = len(data[0]) if data else 0
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, str):
+            return _cell(v)
+        if isinstance(v, (bool, np.bool_)):
+            return str(int(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        x = float(v)
+        return "" if math.isnan(x) else NUMBER_FORMAT % x
+
+    lines = [",".join(_cell(str(k)) for k in names)]
+    for i in range(n):
+        lines.append(",".join(cell(c[i]) for c in data))
+    return "\n".join(lines) + "\n"
+
+
+def write_output_table(columns: Mapping[str, Sequence[Any]], path) -> str:
+    """Write :func:`format_output_table` to ``path`` atomically; returns the path."""
+    from .files import AtomicFile
+
+    text = format_output_table(columns)
+    with AtomicFile(path) as fh:
+        fh.write(text)
+    return os.fspath(path)
