@@ -335,7 +335,7 @@ def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequen
         dose = evid in (DOSE, RESET_DOSE)
         if dose:
             if cmt not in DOSABLE_CMTS:
-                raise src.error(row, spelled.get("CMT", "CMT"), "a dose's compartment must be 1-6 (model-spec.md)",
+                raise src.error(row, spelled.get("CMT", "CMT"), "a dose's compartment must be 1-6 (docs/model.md)",
                                 _got(cell(cells, "CMT")))
             if addl > 0 and not ii > 0:
                 raise src.error(row, spelled["ADDL"], "additional doses need II > 0 (the interval, h)",

@@ -13,6 +13,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "pkpd"
 #: the statistics (whichever exists).
 LAYER = {
     "errors": 0, "units": 0,
+    "records": 0,
     "parameters": 1, "regimen": 1, "resources": 1,
     "population": 2,
     "model": 3, "solver": 3,
@@ -21,6 +22,8 @@ LAYER = {
     "simulate": 6,
     "scenario": 7, "files": 7, "progress": 7,
     "run": 8,
+    "table_engine": 7,  # simulates an event table (written by the engine branch)
+    "event_table": 8,  # reads and writes event tables (records, files, simulate.output_times)
     "teaching": 9,
     "cli": 10,
     "__main__": 11,
