@@ -125,7 +125,7 @@ def _number_text(x: float) -> str:
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         return str(int(x))
     x = float(x)
-    if x == int(x) and abs(x) < 1e16:
+    if math.isfinite(x) and abs(x) < 1e16 and x == int(x):
         return str(int(x))
     return repr(x)
 
