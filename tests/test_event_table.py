@@ -411,7 +411,9 @@ def test_event_table_run_reproduces_scenario(tmp_path, name):
 
     for readout in TIMECOURSE_READOUTS:
         got = np.asarray(columns[readout], float)[keep]
-        np.testing.assert_allclose(got, expected[readout], rtol=1e-9, atol=1e-12, err_msg=readout)
+        # measured against the engine branch: differences up to ~2e-9 absolute (receptor_density,
+        # adaptation) in the hours after a dose; the two runs integrate on different nodes
+        np.testing.assert_allclose(got, expected[readout], rtol=1e-7, atol=1e-8, err_msg=readout)
 
 
 def test_run_table_command(tmp_path, capsys):
