@@ -1,0 +1,442 @@
+"""The event-table engine: simulate an :class:`~pkpd.records.EventTable`.
+
+Rules are those of docs/event-tables.md (NONMEM's).  Design:
+
+* **Segments.**  Each subject's timeline is cut at every record where
+  something other than an additive input happens: a reset (EVID 3, 4, or
+  SS = 1), a steady state (SS = 1, 2), a change of a value that enters the
+  equations (a parameter, WT or CRCL), and a dose record that follows an
+  output record at the same TIME (the output must see the state before it).
+  Within a segment the subject's coefficients are constant and everything is
+  additive, so a segment is one call of :func:`pkpd.solver.integrate` from an
+  initial state (linear ``x0``, slow ``y0``) with a :class:`pkpd.events.Schedule`
+  of the boluses and rate windows that fall in it.  Pending inputs (lagged
+  doses, ADDL copies, infusions and steady-state tails) belong to the
+  subject, not the segment: what a segment does not reach carries over.
+* **Batching.**  Subjects without any cut (no reset, no steady state, no
+  value change, no dose after an output at the same time) form one segment
+  each from time 0 and are integrated together in one batch on one shared
+  grid, as :func:`pkpd.simulate` does.  Subjects with cuts run one by one.
+* **Steady states** (:mod:`pkpd.steady_state`): linear part exact from the
+  matrix exponential; slow part by Newton on the period map.
+
+A value that changes on a record takes effect after the record's own event
+(rule 10): the readouts of an output row use the values in force before it.
+Dose parameters (F, ALAG, R, D of the dose's compartment) are those of the
+dose record itself; F1 defaults to F_ir and ALAG1 to t_lag, other Fn to 1
+and ALAGn to 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from . import events, model, steady_state
+from .errors import SolverError
+from .parameters import Parameters, default_parameters
+from .population import Population
+from .records import OTHER, RESET, RESET_DOSE, EventTable, Record
+from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .steady_state import NL, NS, Dosing
+from .units import TIME_TOLERANCE_H
+
+READOUTS = model.READOUTS
+_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(Parameters))
+#: Values that enter the equations: a change of one cuts a segment.
+_EQUATION_KEYS = _PARAM_NAMES + ("WT", "CRCL")
+#: States the readouts read.
+_READ_STATES = tuple(dict.fromkeys(s for r in READOUTS for s in model.READOUT_STATES[r]))
+_READ_ROWS = tuple(i for i, s in enumerate(model.LINEAR_STATES) if s in _READ_STATES)
+_TOL = TIME_TOLERANCE_H
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """The output rows of a simulated event table (EVID 0 and 2), in file order.
+
+    Attributes
+    ----------
+    subject_id : ndarray of object
+        ID as written in the table.
+    number : ndarray of int
+        Subject position in the table, from 1.
+    row : ndarray of int
+        Data row number of the record (first row after the header is 1).
+    time_h, evid : ndarray
+        TIME (h) and EVID of the record.
+    readouts : mapping of str to ndarray
+        Every readout of :data:`pkpd.model.READOUTS`, in spec order.
+    covariates : mapping of str to ndarray
+        ``WT`` (kg) and ``CRCL`` (mL/min) in force for the readouts.
+    carried : mapping of str to ndarray of object
+        Carried columns, as text.
+    """
+
+    subject_id: np.ndarray
+    number: np.ndarray
+    row: np.ndarray
+    time_h: np.ndarray
+    evid: np.ndarray
+    readouts: Mapping[str, np.ndarray]
+    covariates: Mapping[str, np.ndarray]
+    carried: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.time_h.size)
+
+    def to_columns(self) -> "OrderedDict[str, np.ndarray]":
+        """Columns ID, TIME, EVID, the readouts, WT, CRCL, then the carried columns."""
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        out["ID"] = self.subject_id
+        out["TIME"] = self.time_h
+        out["EVID"] = self.evid
+        for name in READOUTS:
+            out[name] = self.readouts[name]
+        out["WT"] = self.covariates["WT"]
+        out["CRCL"] = self.covariates["CRCL"]
+        for name, col in self.carried.items():
+            out[name] = col
+        return out
+
+
+class _Individuals:
+    """Individual parameters from the values in force, cached by value."""
+
+    def __init__(self, base: Parameters):
+        self._base = base
+        self._params: dict = {}
+
+    @staticmethod
+    def key(values: Mapping[str, float]) -> tuple:
+        return tuple(values.get(k) for k in _EQUATION_KEYS)
+
+    def _parameters(self, values) -> Parameters:
+        over = tuple((k, float(values[k])) for k in _PARAM_NAMES if k in values)
+        p = self._params.get(over)
+        if p is None:
+            p = self._params[over] = self._base.replace(**dict(over)) if over else self._base
+        return p
+
+    def batch(self, values_list) -> dict[str, np.ndarray]:
+        """Individual parameters, arrays (n,), one subject per mapping of values."""
+        n = len(values_list)
+        groups: dict = {}
+        for i, v in enumerate(values_list):
+            groups.setdefault(tuple((k, float(v[k])) for k in _PARAM_NAMES if k in v), []).append(i)
+        out: dict[str, np.ndarray] = {}
+        for members in groups.values():
+            idx = np.asarray(members)
+            vals = [values_list[i] for i in members]
+            pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in vals]),
+                             crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in vals]))
+            ind = model.individual_parameters(self._parameters(vals[0]), pop)
+            for k, a in ind.items():
+                if k not in out:
+                    out[k] = np.empty(n)
+                out[k][idx] = a
+        return out
+
+
+def _dosing(rec: Record, ind: Mapping[str, np.ndarray]) -> Dosing:
+    """The dose of a record with its compartment's F, ALAG, R, D (read at the record)."""
+    c = rec.cmt
+    v = rec.values
+    f = float(v.get(f"F{c}", ind["F_ir"][0] if c == 1 else 1.0))
+    lag = float(v.get(f"ALAG{c}", ind["t_lag"][0] if c == 1 else 0.0))
+    amount = f * rec.amt
+    rate = duration = 0.0
+    if rec.rate > 0:
+        rate, duration = rec.rate, amount / rec.rate
+    elif rec.rate == -1:
+        rate = float(v[f"R{c}"])
+        duration = amount / rate
+    elif rec.rate == -2:
+        duration = float(v[f"D{c}"])
+        rate = amount / duration if duration > 0 else 0.0
+    return Dosing(state=c - 1, amount=amount, lag=lag, rate=rate, duration=duration)
+
+
+def _expand(rec: Record, dose: Dosing, boluses: list, windows: list) -> None:
+    """Add a dose record's dose and its ADDL copies to the pending inputs."""
+    for k in range(int(rec.addl) + 1):
+        t = rec.time + k * rec.ii + dose.lag
+        if dose.is_infusion:
+            if dose.duration > 0:
+                windows.append([t, t + dose.duration, dose.state, dose.rate])
+        elif dose.amount > 0:
+            boluses.append([t, dose.state, dose.amount, False])
+
+
+def _schedule(n, boluses, windows) -> events.Schedule:
+    """``boluses``: (subject, state, time, amount); ``windows``: (subject, input, start, stop, rate)."""
+    b = np.asarray(boluses, float).reshape(-1, 4)
+    w = np.asarray(windows, float).reshape(-1, 5)
+    return events.Schedule(n, b[:, 0].astype(int), b[:, 1].astype(int), b[:, 2], b[:, 3],
+                           w[:, 0].astype(int), w[:, 1].astype(int), w[:, 2], w[:, 3], w[:, 4])
+
+
+def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, max_step_h, who=""):
+    """One segment for a batch: states at ``marks`` (sorted union of out_times, t0, t1).
+
+    Returns (marks, x_rec (len(record_rows), T, n), y_rec (NS, T, n)).
+    """
+    marks = np.unique(np.concatenate([np.asarray(out_times, float), [t0, t1]]))
+    if marks.size > 1:
+        marks = marks[np.concatenate([[True], np.diff(marks) > _TOL])]
+    A, B = model.linear_system(ind)
+    ev = schedule.times()
+    ev = ev[(ev >= t0 - _TOL) & (ev <= t1 + _TOL)]
+    nodes, idx = time_grid(marks, ev, max_step_h, fastest_rate(A))
+    jumps, inputs = schedule.solver_input(nodes, node_of)
+    memo: dict = {}
+    system = SemiLinearSystem(A=A, B=B, n_slow=NS,
+                              coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo),
+                              coupled_rows=model.COUPLED_STATES)
+    try:
+        x_rec, y_rec = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=idx,
+                                 record_rows=record_rows, y0=y0, x0=x0)
+    except NonFiniteError as exc:
+        raise SolverError(f"{who}the solution became non-finite on [{t0:g}, {t1:g}] h "
+                          f"(system {int(exc.systems[0])})") from None
+    return marks, x_rec, y_rec
+
+
+class _Outputs:
+    """Where output rows collect their states and parameters before the readouts."""
+
+    def __init__(self, n_rows: int):
+        self.states = {s: np.zeros(n_rows) for s in _READ_STATES}
+        self.ind: dict[str, np.ndarray] = {}
+        self.n = n_rows
+
+    def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
+        for s in _READ_STATES:
+            self.states[s][pos] = states[s]
+        for k, v in ind.items():
+            if k not in self.ind:
+                self.ind[k] = np.zeros(self.n)
+            self.ind[k][pos] = v
+
+
+def _has_cuts(records) -> bool:
+    """Does a subject need segments (anything but additive inputs from one start)?"""
+    first = _Individuals.key(records[0].values)
+    out_times: list[float] = []
+    for rec in records:
+        if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss):
+            return True
+        if _Individuals.key(rec.values) != first:
+            return True
+        if rec.is_dose and any(abs(t - rec.time) <= _TOL for t in out_times):
+            return True
+        if rec.is_output:
+            out_times.append(rec.time)
+    return False
+
+
+def _run_batch(subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
+    """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record)."""
+    n = len(subjects)
+    ind = cache.batch([s.records[0].values for s in subjects])
+    boluses, windows, out_times = [], [], []
+    for i, subj in enumerate(subjects):
+        ind_i = {k: v[i : i + 1] for k, v in ind.items()}
+        b: list = []
+        w: list = []
+        for rec in subj.records:
+            if rec.is_dose:
+                _expand(rec, _dosing(rec, ind_i), b, w)
+            if rec.is_output:
+                out_times.append(rec.time)
+        boluses += [(i, s, t, a) for t, s, a, _ in b]
+        windows += [(i, s, t0, t1, r) for t0, t1, s, r in w]
+    t0 = min(0.0, min(s.records[0].time for s in subjects))
+    t1 = max(max(r.time for r in s.records) for s in subjects)
+    sched = _schedule(n, boluses, windows)
+    # inputs after the last record matter to nothing
+    keep = sched.bolus_time <= t1 + _TOL
+    sched = dataclasses.replace(sched, bolus_subject=sched.bolus_subject[keep], bolus_state=sched.bolus_state[keep],
+                                bolus_time=sched.bolus_time[keep], bolus_amount=sched.bolus_amount[keep],
+                                rate_stop=np.minimum(sched.rate_stop, t1))
+    live = sched.rate_start < t1
+    sched = dataclasses.replace(sched, rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
+                                rate_start=sched.rate_start[live], rate_stop=sched.rate_stop[live],
+                                rate_value=sched.rate_value[live])
+    marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times,
+                                     _READ_ROWS, max_step_h)
+    for i, subj in enumerate(subjects):
+        recs = [j for j, r in enumerate(subj.records) if r.is_output]
+        if not recs:
+            continue
+        times = np.array([subj.records[j].time for j in recs])
+        k = np.searchsorted(marks, times - _TOL, side="left")
+        states = {model.LINEAR_STATES[r]: x_rec[j][k, i] for j, r in enumerate(_READ_ROWS)}
+        states.update({s: y_rec[j][k, i] for j, s in enumerate(model.SLOW_STATES)})
+        outputs.put(np.array([positions[i][j] for j in recs]), states, {kk: v[i] for kk, v in ind.items()})
+
+
+class _Subject:
+    """One subject run segment by segment."""
+
+    def __init__(self, subj, positions, cache: _Individuals, outputs: _Outputs, max_step_h):
+        self.subj, self.positions, self.cache, self.outputs = subj, positions, cache, outputs
+        self.max_step_h = max_step_h
+        self.boluses: list = []  # [time, state, amount, applied]
+        self.windows: list = []  # [start, stop, input, rate]
+        self.who = f"subject {subj.id}: "
+
+    def run(self) -> None:
+        recs = self.subj.records
+        values_prev = recs[0].values
+        self.ind = self.cache.batch([values_prev])
+        self.t0 = min(0.0, recs[0].time)
+        self.x0 = np.zeros(NL)
+        self.y0 = np.zeros(NS)
+        self.seg_out: list[int] = []
+        for j, rec in enumerate(recs):
+            t = rec.time
+            cut = rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss) or (
+                rec.is_dose and any(abs(recs[o].time - t) <= _TOL for o in self.seg_out))
+            if cut:
+                self._close(t)
+                if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss == 1):
+                    self._reset(t)
+                if rec.is_dose and rec.ss:
+                    self._steady_state(rec)
+            if rec.is_output:
+                self.seg_out.append(j)
+            if rec.is_dose:
+                dose = _dosing(rec, self.cache.batch([rec.values]))
+                if not (rec.ss == 1 and rec.ii == 0):  # rule 7: the constant infusion stops here
+                    _expand(rec, dose, self.boluses, self.windows)
+            if _Individuals.key(rec.values) != _Individuals.key(values_prev):
+                self._close(t)
+                self.ind = self.cache.batch([rec.values])
+            values_prev = rec.values
+        self._close(max(r.time for r in recs))
+
+    def _close(self, t1: float) -> None:
+        """Integrate the open segment up to ``t1``: record its outputs, carry the state."""
+        t0 = self.t0
+        due = [b for b in self.boluses if not b[3] and b[0] <= t1 + _TOL]
+        for b in due:
+            b[3] = True
+        wins = [(max(w[0], t0), min(w[1], t1), w[2], w[3]) for w in self.windows]
+        wins = [w for w in wins if w[1] > w[0] + _TOL]
+        out = self.seg_out
+        if t1 - t0 <= _TOL:  # nothing to integrate: only the boluses landing now
+            x = self.x0.copy()
+            for b in due:
+                x[b[1]] += b[2]
+            self._record(out, {model.LINEAR_STATES[r]: np.full(len(out), x[r]) for r in range(NL)},
+                         {s: np.full(len(out), self.y0[i]) for i, s in enumerate(model.SLOW_STATES)})
+            self.x0 = x
+        else:
+            sched = _schedule(1, [(0, b[1], max(b[0], t0), b[2]) for b in due],
+                              [(0, w[2], w[0], w[1], w[3]) for w in wins])
+            times = [self.subj.records[o].time for o in out]
+            marks, x_rec, y_rec = _integrate(self.ind, t0, t1, self.x0[:, None], self.y0[:, None], sched, times,
+                                             tuple(range(NL)), self.max_step_h, self.who)
+            k = np.searchsorted(marks, np.asarray(times, float) - _TOL, side="left")
+            self._record(out, {s: x_rec[r][k, 0] for r, s in enumerate(model.LINEAR_STATES)},
+                         {s: y_rec[i][k, 0] for i, s in enumerate(model.SLOW_STATES)})
+            self.x0 = x_rec[:, -1, 0].copy()
+            self.y0 = y_rec[:, -1, 0].copy()
+        self.t0 = t1
+        self.seg_out = []
+
+    def _record(self, out, lin, slow) -> None:
+        if not out:
+            return
+        states = dict(lin)
+        states.update(slow)
+        self.outputs.put(np.array([self.positions[o] for o in out]), states, {k: v[0] for k, v in self.ind.items()})
+
+    def _reset(self, t: float) -> None:
+        """Rule 9: every state to its t = 0 value; infusions running at t stop; later inputs still come."""
+        self.x0 = np.zeros(NL)
+        self.y0 = np.zeros(NS)
+        for w in self.windows:
+            if w[0] <= t + _TOL and w[1] > t:
+                w[1] = t
+
+    def _steady_state(self, rec: Record) -> None:
+        """Rules 5-8: the steady state of the record's regimen at its time."""
+        ind = self.ind
+        A, B = model.linear_system(ind)
+        A, B = A[..., 0], B[..., 0]
+        dose = _dosing(rec, self.cache.batch([rec.values]))
+        if rec.ii == 0:  # rule 7: constant infusion at RATE
+            rate = dose.rate if dose.rate > 0 else rec.rate
+            x = steady_state.constant_linear(A, B, dose.state, rate)
+            if rec.ss == 1:
+                self.x0 = x
+                self.y0 = steady_state.constant_slow(x, ind)
+            else:
+                self.x0 = self.x0 + x
+            return
+        x = steady_state.periodic_linear(A, B, dose, rec.ii)
+        if rec.ss == 1:
+            self.x0 = x
+            self.y0 = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h)
+        else:  # rule 8: linear states add; the slow states keep their values
+            x[model.ELIM] = 0.0
+            self.x0 = self.x0 + x
+        for stop, rate in steady_state.tails(dose, rec.ii):
+            self.windows.append([rec.time, rec.time + stop, dose.state, rate])
+
+
+def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5) -> TableResult:
+    """Simulate every subject of an event table; one output row per EVID 0 and 2 record.
+
+    Parameters
+    ----------
+    table : EventTable
+        Normalised records (from :mod:`pkpd.event_table`, or built directly).
+    parameters : Parameters, optional
+        Typical values (default :func:`default_parameters`); a column of the
+        same name in the table overrides it for that subject from that record on.
+    max_step_h : float
+        Largest integration step of the slow states, h (the linear part is exact).
+
+    Returns
+    -------
+    TableResult
+    """
+    base = default_parameters() if parameters is None else parameters
+    cache = _Individuals(base)
+    rows = [(si, j) for si, s in enumerate(table.subjects) for j, r in enumerate(s.records) if r.is_output]
+    pos_of = {key: p for p, key in enumerate(rows)}
+    outputs = _Outputs(len(rows))
+    simple, segmented = [], []
+    for si, subj in enumerate(table.subjects):
+        if not subj.records:
+            continue
+        positions = {j: pos_of.get((si, j)) for j in range(len(subj.records))}
+        (segmented if _has_cuts(subj.records) else simple).append((subj, positions))
+    if simple:
+        _run_batch([s for s, _ in simple], [p for _, p in simple], cache, outputs, max_step_h)
+    for subj, positions in segmented:
+        _Subject(subj, positions, cache, outputs, max_step_h).run()
+    readouts = {}
+    if rows:
+        for name in READOUTS:
+            readouts[name] = np.asarray(model.readout(name, outputs.states, outputs.ind), float)
+    else:
+        readouts = {name: np.zeros(0) for name in READOUTS}
+    recs = [(table.subjects[si], table.subjects[si].records[j]) for si, j in rows]
+    return TableResult(
+        subject_id=np.array([s.id for s, _ in recs], dtype=object),
+        number=np.array([s.number for s, _ in recs], dtype=int),
+        row=np.array([r.row for _, r in recs], dtype=int),
+        time_h=np.array([r.time for _, r in recs], dtype=float),
+        evid=np.array([r.evid for _, r in recs], dtype=int),
+        readouts=readouts,
+        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(), "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
+        carried={c: np.array([r.carried.get(c, "") for _, r in recs], dtype=object) for c in table.carried},
+    )
