@@ -30,6 +30,7 @@ and ALAGn to 0.
 from __future__ import annotations
 
 import dataclasses
+from operator import attrgetter
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Mapping
@@ -40,7 +41,7 @@ from . import events, model, steady_state
 from .errors import SolverError
 from .parameters import Parameters, default_parameters
 from .population import Population
-from .records import OTHER, RESET, RESET_DOSE, EventTable, Record
+from .records import DOSE, RESET, RESET_DOSE, EventTable, Record
 from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
 from .steady_state import NL, NS, Dosing
 from .units import TIME_TOLERANCE_H
@@ -53,6 +54,8 @@ _EQUATION_KEYS = _PARAM_NAMES + ("WT", "CRCL")
 _READ_STATES = tuple(dict.fromkeys(s for r in READOUTS for s in model.READOUT_STATES[r]))
 _READ_ROWS = tuple(i for i, s in enumerate(model.LINEAR_STATES) if s in _READ_STATES)
 _TOL = TIME_TOLERANCE_H
+#: Individual parameters the readouts read, and the covariates reported.
+_ROW_KEYS = ("V_c", "V_lum", "V_csf", "Kd", "g", "tau", "EC50_cns", "n_cns", "WT", "CrCl")
 
 
 @dataclass(frozen=True)
@@ -223,61 +226,83 @@ class _Outputs:
             self.ind[k][pos] = v
 
 
-def _has_cuts(records) -> bool:
-    """Does a subject need segments (anything but additive inputs from one start)?"""
-    first = _Individuals.key(records[0].values)
-    out_times: list[float] = []
+def _same_equations(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Do two mappings of values in force agree on every value that enters the equations?"""
+    return a is b or a == b or _Individuals.key(a) == _Individuals.key(b)
+
+
+def _scan(records) -> tuple[bool, list, list]:
+    """One pass over a subject: does it need segments (anything but additive inputs
+    from one start)?  And its output records and dose records."""
+    first = records[0].values
+    first_key = None
+    cut = False
+    last_out = None  # time of the latest output record
+    outs, doses = [], []
     for rec in records:
-        if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss):
-            return True
-        if _Individuals.key(rec.values) != first:
-            return True
-        if rec.is_dose and any(abs(t - rec.time) <= _TOL for t in out_times):
-            return True
-        if rec.is_output:
-            out_times.append(rec.time)
-    return False
+        evid = rec.evid
+        if evid == 0 or evid == 2:
+            outs.append(rec)
+            last_out = rec.time
+        elif evid == DOSE:
+            doses.append(rec)
+            if rec.ss or (last_out is not None and abs(last_out - rec.time) <= _TOL):
+                cut = True
+        else:
+            cut = True
+        v = rec.values
+        if not cut and v is not first and v != first:
+            if first_key is None:
+                first_key = _Individuals.key(first)
+            cut = _Individuals.key(v) != first_key
+    return cut, outs, doses
 
 
-def _run_batch(subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
-    """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record)."""
+def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
+    """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record).
+
+    ``scans[i]``: (output records, dose records) of subject i; ``bases[i]``:
+    position of its first output row in the result.
+    """
     n = len(subjects)
     ind = cache.batch([s.records[0].values for s in subjects])
-    boluses, windows, out_times = [], [], []
-    for i, subj in enumerate(subjects):
-        ind_i = {k: v[i : i + 1] for k, v in ind.items()}
-        b: list = []
-        w: list = []
-        for rec in subj.records:
-            if rec.is_dose:
+    boluses, windows = [], []
+    out_times, out_subject, out_pos = [], [], []
+    time_of = attrgetter("time")
+    for i, (outs, doses) in enumerate(scans):
+        out_times += map(time_of, outs)
+        out_subject.append(np.full(len(outs), i))
+        out_pos.append(np.arange(bases[i], bases[i] + len(outs)))
+        if doses:
+            ind_i = {k: v[i : i + 1] for k, v in ind.items()}
+            b: list = []
+            w: list = []
+            for rec in doses:
                 _expand(rec, _dosing(rec, ind_i), b, w)
-            if rec.is_output:
-                out_times.append(rec.time)
-        boluses += [(i, s, t, a) for t, s, a, _ in b]
-        windows += [(i, s, t0, t1, r) for t0, t1, s, r in w]
+            boluses += [(i, st, t, a) for t, st, a, _ in b]
+            windows += [(i, st, t0, t1, r) for t0, t1, st, r in w]
     t0 = min(0.0, min(s.records[0].time for s in subjects))
-    t1 = max(max(r.time for r in s.records) for s in subjects)
+    t1 = max(s.records[-1].time for s in subjects)
     sched = _schedule(n, boluses, windows)
     # inputs after the last record matter to nothing
     keep = sched.bolus_time <= t1 + _TOL
-    sched = dataclasses.replace(sched, bolus_subject=sched.bolus_subject[keep], bolus_state=sched.bolus_state[keep],
-                                bolus_time=sched.bolus_time[keep], bolus_amount=sched.bolus_amount[keep],
-                                rate_stop=np.minimum(sched.rate_stop, t1))
     live = sched.rate_start < t1
-    sched = dataclasses.replace(sched, rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
-                                rate_start=sched.rate_start[live], rate_stop=sched.rate_stop[live],
-                                rate_value=sched.rate_value[live])
+    sched = dataclasses.replace(
+        sched, bolus_subject=sched.bolus_subject[keep], bolus_state=sched.bolus_state[keep],
+        bolus_time=sched.bolus_time[keep], bolus_amount=sched.bolus_amount[keep],
+        rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
+        rate_start=sched.rate_start[live], rate_stop=np.minimum(sched.rate_stop[live], t1),
+        rate_value=sched.rate_value[live])
+    out_times = np.asarray(out_times, float)
+    if out_times.size == 0:
+        return
     marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times,
                                      _READ_ROWS, max_step_h)
-    for i, subj in enumerate(subjects):
-        recs = [j for j, r in enumerate(subj.records) if r.is_output]
-        if not recs:
-            continue
-        times = np.array([subj.records[j].time for j in recs])
-        k = np.searchsorted(marks, times - _TOL, side="left")
-        states = {model.LINEAR_STATES[r]: x_rec[j][k, i] for j, r in enumerate(_READ_ROWS)}
-        states.update({s: y_rec[j][k, i] for j, s in enumerate(model.SLOW_STATES)})
-        outputs.put(np.array([positions[i][j] for j in recs]), states, {kk: v[i] for kk, v in ind.items()})
+    k = np.searchsorted(marks, out_times - _TOL, side="left")
+    who = np.concatenate(out_subject)
+    states = {model.LINEAR_STATES[r]: x_rec[j][k, who] for j, r in enumerate(_READ_ROWS)}
+    states.update({s: y_rec[j][k, who] for j, s in enumerate(model.SLOW_STATES)})
+    outputs.put(np.concatenate(out_pos), states, {kk: ind[kk][who] for kk in _ROW_KEYS})
 
 
 class _Subject:
@@ -314,11 +339,11 @@ class _Subject:
                 dose = _dosing(rec, self.cache.batch([rec.values]))
                 if not (rec.ss == 1 and rec.ii == 0):  # rule 7: the constant infusion stops here
                     _expand(rec, dose, self.boluses, self.windows)
-            if _Individuals.key(rec.values) != _Individuals.key(values_prev):
+            if not _same_equations(rec.values, values_prev):
                 self._close(t)
                 self.ind = self.cache.batch([rec.values])
             values_prev = rec.values
-        self._close(max(r.time for r in recs))
+        self._close(recs[-1].time)
 
     def _close(self, t1: float) -> None:
         """Integrate the open segment up to ``t1``: record its outputs, carry the state."""
@@ -355,7 +380,7 @@ class _Subject:
             return
         states = dict(lin)
         states.update(slow)
-        self.outputs.put(np.array([self.positions[o] for o in out]), states, {k: v[0] for k, v in self.ind.items()})
+        self.outputs.put(np.array([self.positions[o] for o in out]), states, {k: self.ind[k][0] for k in _ROW_KEYS})
 
     def _reset(self, t: float) -> None:
         """Rule 9: every state to its t = 0 value; infusions running at t stop; later inputs still come."""
@@ -410,33 +435,52 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     """
     base = default_parameters() if parameters is None else parameters
     cache = _Individuals(base)
-    rows = [(si, j) for si, s in enumerate(table.subjects) for j, r in enumerate(s.records) if r.is_output]
-    pos_of = {key: p for p, key in enumerate(rows)}
-    outputs = _Outputs(len(rows))
-    simple, segmented = [], []
-    for si, subj in enumerate(table.subjects):
+    simple, simple_scans, simple_bases, segmented = [], [], [], []
+    ids, numbers, counts, outs_all = [], [], [], []
+    base = 0
+    for subj in table.subjects:
         if not subj.records:
             continue
-        positions = {j: pos_of.get((si, j)) for j in range(len(subj.records))}
-        (segmented if _has_cuts(subj.records) else simple).append((subj, positions))
+        cut, outs, doses = _scan(subj.records)
+        ids.append(subj.id)
+        numbers.append(subj.number)
+        counts.append(len(outs))
+        outs_all += outs
+        if cut:
+            positions = {}
+            p = base
+            for j, r in enumerate(subj.records):
+                if r.evid == 0 or r.evid == 2:
+                    positions[j] = p
+                    p += 1
+            segmented.append((subj, positions))
+        else:
+            simple.append(subj)
+            simple_scans.append((outs, doses))
+            simple_bases.append(base)
+        base += len(outs)
+    rows = np.fromiter(map(attrgetter("row"), outs_all), dtype=int, count=len(outs_all))
+    times = np.fromiter(map(attrgetter("time"), outs_all), dtype=float, count=len(outs_all))
+    evids = np.fromiter(map(attrgetter("evid"), outs_all), dtype=int, count=len(outs_all))
+    carried = {c: [r.carried.get(c, "") for r in outs_all] for c in table.carried}
+    outputs = _Outputs(len(rows))
     if simple:
-        _run_batch([s for s, _ in simple], [p for _, p in simple], cache, outputs, max_step_h)
+        _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
     for subj, positions in segmented:
         _Subject(subj, positions, cache, outputs, max_step_h).run()
     readouts = {}
-    if rows:
+    if rows.size:
         for name in READOUTS:
             readouts[name] = np.asarray(model.readout(name, outputs.states, outputs.ind), float)
     else:
         readouts = {name: np.zeros(0) for name in READOUTS}
-    recs = [(table.subjects[si], table.subjects[si].records[j]) for si, j in rows]
     return TableResult(
-        subject_id=np.array([s.id for s, _ in recs], dtype=object),
-        number=np.array([s.number for s, _ in recs], dtype=int),
-        row=np.array([r.row for _, r in recs], dtype=int),
-        time_h=np.array([r.time for _, r in recs], dtype=float),
-        evid=np.array([r.evid for _, r in recs], dtype=int),
+        subject_id=np.repeat(np.array(ids, dtype=object), counts),
+        number=np.repeat(np.array(numbers, dtype=int), counts),
+        row=rows,
+        time_h=times,
+        evid=evids,
         readouts=readouts,
         covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(), "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
-        carried={c: np.array([r.carried.get(c, "") for _, r in recs], dtype=object) for c in table.carried},
+        carried={c: np.array(v, dtype=object) for c, v in carried.items()},
     )
