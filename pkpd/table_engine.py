@@ -231,31 +231,42 @@ def _same_equations(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
     return a is b or a == b or _Individuals.key(a) == _Individuals.key(b)
 
 
-def _scan(records) -> tuple[bool, list, list]:
-    """One pass over a subject: does it need segments (anything but additive inputs
-    from one start)?  And its output records and dose records."""
-    first = records[0].values
-    first_key = None
-    cut = False
-    last_out = None  # time of the latest output record
-    outs, doses = [], []
-    for rec in records:
-        evid = rec.evid
-        if evid == 0 or evid == 2:
-            outs.append(rec)
-            last_out = rec.time
-        elif evid == DOSE:
-            doses.append(rec)
-            if rec.ss or (last_out is not None and abs(last_out - rec.time) <= _TOL):
-                cut = True
-        else:
-            cut = True
-        v = rec.values
-        if not cut and v is not first and v != first:
-            if first_key is None:
-                first_key = _Individuals.key(first)
-            cut = _Individuals.key(v) != first_key
-    return cut, outs, doses
+_GET = {name: attrgetter(name) for name in ("evid", "time", "row", "ss", "values")}
+
+
+@dataclass
+class _Scan:
+    """One subject's records seen at once: does it need segments, and its outputs and doses."""
+
+    cut: bool
+    out_index: np.ndarray  # positions of the output records (EVID 0 and 2) in the subject
+    times: np.ndarray  # TIME of every record
+    evids: np.ndarray
+    rows: np.ndarray
+    doses: list  # dose records (EVID 1 and 4)
+
+
+def _scan(records) -> _Scan:
+    """Anything but additive inputs from one start (reset, steady state, a value change,
+    a dose after an output at the same time) makes ``cut`` true."""
+    n = len(records)
+    evids = np.fromiter(map(_GET["evid"], records), dtype=int, count=n)
+    times = np.fromiter(map(_GET["time"], records), dtype=float, count=n)
+    rows = np.fromiter(map(_GET["row"], records), dtype=int, count=n)
+    is_out = (evids == 0) | (evids == 2)
+    dose_index = np.flatnonzero((evids == DOSE) | (evids == RESET_DOSE))
+    doses = [records[j] for j in dose_index]
+    cut = bool(np.any((evids == RESET) | (evids == RESET_DOSE))) or any(r.ss for r in doses)
+    if not cut and dose_index.size and is_out.any():
+        prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))[dose_index]
+        cut = bool(np.any((prev_out >= 0) & (np.abs(times[np.maximum(prev_out, 0)] - times[dose_index]) <= _TOL)))
+    if not cut:
+        values = list(map(_GET["values"], records))
+        first = values[0]
+        if values.count(first) != n:
+            key = _Individuals.key(first)
+            cut = any(_Individuals.key(v) != key for v in values if v != first)
+    return _Scan(cut, np.flatnonzero(is_out), times, evids, rows, doses)
 
 
 def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
@@ -266,21 +277,27 @@ def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, m
     """
     n = len(subjects)
     ind = cache.batch([s.records[0].values for s in subjects])
-    boluses, windows = [], []
+    bolus_parts, window_parts = [], []
     out_times, out_subject, out_pos = [], [], []
-    time_of = attrgetter("time")
-    for i, (outs, doses) in enumerate(scans):
-        out_times += map(time_of, outs)
-        out_subject.append(np.full(len(outs), i))
-        out_pos.append(np.arange(bases[i], bases[i] + len(outs)))
-        if doses:
+    for i, scan in enumerate(scans):
+        m = scan.out_index.size
+        out_times.append(scan.times[scan.out_index])
+        out_subject.append(np.full(m, i))
+        out_pos.append(np.arange(bases[i], bases[i] + m))
+        if scan.doses:
             ind_i = {k: v[i : i + 1] for k, v in ind.items()}
-            b: list = []
-            w: list = []
-            for rec in doses:
-                _expand(rec, _dosing(rec, ind_i), b, w)
-            boluses += [(i, st, t, a) for t, st, a, _ in b]
-            windows += [(i, st, t0, t1, r) for t0, t1, st, r in w]
+            for rec in scan.doses:
+                dose = _dosing(rec, ind_i)
+                t = rec.time + rec.ii * np.arange(int(rec.addl) + 1) + dose.lag
+                one = np.ones(t.size)
+                if dose.is_infusion:
+                    if dose.duration > 0:
+                        window_parts.append(np.stack([i * one, dose.state * one, t, t + dose.duration,
+                                                      dose.rate * one], axis=1))
+                elif dose.amount > 0:
+                    bolus_parts.append(np.stack([i * one, dose.state * one, t, dose.amount * one], axis=1))
+    boluses = np.concatenate(bolus_parts) if bolus_parts else np.zeros((0, 4))
+    windows = np.concatenate(window_parts) if window_parts else np.zeros((0, 5))
     t0 = min(0.0, min(s.records[0].time for s in subjects))
     t1 = max(s.records[-1].time for s in subjects)
     sched = _schedule(n, boluses, windows)
@@ -293,7 +310,7 @@ def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, m
         rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
         rate_start=sched.rate_start[live], rate_stop=np.minimum(sched.rate_stop[live], t1),
         rate_value=sched.rate_value[live])
-    out_times = np.asarray(out_times, float)
+    out_times = np.concatenate(out_times)
     if out_times.size == 0:
         return
     marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times,
@@ -436,33 +453,32 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     base = default_parameters() if parameters is None else parameters
     cache = _Individuals(base)
     simple, simple_scans, simple_bases, segmented = [], [], [], []
-    ids, numbers, counts, outs_all = [], [], [], []
+    ids, numbers, counts, rows, times, evids, carried_rows = [], [], [], [], [], [], []
     base = 0
     for subj in table.subjects:
         if not subj.records:
             continue
-        cut, outs, doses = _scan(subj.records)
+        scan = _scan(subj.records)
+        m = scan.out_index.size
         ids.append(subj.id)
         numbers.append(subj.number)
-        counts.append(len(outs))
-        outs_all += outs
-        if cut:
-            positions = {}
-            p = base
-            for j, r in enumerate(subj.records):
-                if r.evid == 0 or r.evid == 2:
-                    positions[j] = p
-                    p += 1
-            segmented.append((subj, positions))
+        counts.append(m)
+        rows.append(scan.rows[scan.out_index])
+        times.append(scan.times[scan.out_index])
+        evids.append(scan.evids[scan.out_index])
+        if table.carried:
+            carried_rows += [subj.records[j].carried for j in scan.out_index]
+        if scan.cut:
+            segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}))
         else:
             simple.append(subj)
-            simple_scans.append((outs, doses))
+            simple_scans.append(scan)
             simple_bases.append(base)
-        base += len(outs)
-    rows = np.fromiter(map(attrgetter("row"), outs_all), dtype=int, count=len(outs_all))
-    times = np.fromiter(map(attrgetter("time"), outs_all), dtype=float, count=len(outs_all))
-    evids = np.fromiter(map(attrgetter("evid"), outs_all), dtype=int, count=len(outs_all))
-    carried = {c: [r.carried.get(c, "") for r in outs_all] for c in table.carried}
+        base += m
+    rows = np.concatenate(rows) if rows else np.zeros(0, int)
+    times = np.concatenate(times) if times else np.zeros(0)
+    evids = np.concatenate(evids) if evids else np.zeros(0, int)
+    carried = {c: [r.get(c, "") for r in carried_rows] for c in table.carried}
     outputs = _Outputs(len(rows))
     if simple:
         _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
