@@ -178,43 +178,58 @@ def periodic_slow(ind: Mapping[str, np.ndarray], x_start: np.ndarray, dose: Dosi
                   max_step_h: float) -> np.ndarray:
     """Slow states at the dose time of the periodic regimen (fixed point of the period map).
 
-    ``ind`` holds one subject's individual parameters (arrays of shape (1,));
-    ``x_start`` the periodic linear state at the start of the interval.
+    One subject: ``ind`` arrays of shape (1,), ``x_start`` (nl,) the periodic
+    linear state at the start of the interval.  See :func:`periodic_slow_batch`.
     """
-    batch = NS + 1
-    ind4 = {k: np.repeat(np.asarray(v, float), batch) for k, v in ind.items()}
+    return periodic_slow_batch(ind, x_start[:, None], [dose], ii, max_step_h)[:, 0]
+
+
+def periodic_slow_batch(ind: Mapping[str, np.ndarray], x_start: np.ndarray, doses, ii: float,
+                        max_step_h: float) -> np.ndarray:
+    """Periodic slow states (NS, m) of ``m`` subjects at once.
+
+    ``ind`` arrays (m,), ``x_start`` (nl, m), ``doses`` one :class:`Dosing` per
+    subject, all with the same timing (state, lag, duration; amounts and rates
+    may differ), every ``ii`` h.  Newton's method on the period map, with the
+    finite-difference Jacobian of every subject computed in the same batch
+    (each subject's base point and its three perturbations side by side).
+    """
+    m = len(doses)
+    batch = (NS + 1) * m
+    ind4 = {k: np.repeat(np.asarray(v, float), NS + 1) for k, v in ind.items()}
     A, B = model.linear_system(ind4)
-    boluses, windows = period_inputs(dose, ii)
-    sched = events.Schedule(
-        batch,
-        np.repeat(np.arange(batch), len(boluses)).astype(int),
-        np.tile([b[1] for b in boluses], batch).astype(int),
-        np.tile([b[0] for b in boluses], batch).astype(float),
-        np.tile([b[2] for b in boluses], batch).astype(float),
-        np.repeat(np.arange(batch), len(windows)).astype(int),
-        np.tile([w[2] for w in windows], batch).astype(int),
-        np.tile([w[0] for w in windows], batch).astype(float),
-        np.tile([w[1] for w in windows], batch).astype(float),
-        np.tile([w[3] for w in windows], batch).astype(float),
-    )
+    b_sub, b_state, b_time, b_amt = [], [], [], []
+    w_sub, w_in, w_start, w_stop, w_rate = [], [], [], [], []
+    for s_, dose in enumerate(doses):
+        boluses, windows = period_inputs(dose, ii)
+        for sys_ in range(s_ * (NS + 1), (s_ + 1) * (NS + 1)):
+            for (t, st, a) in boluses:
+                b_sub.append(sys_), b_state.append(st), b_time.append(t), b_amt.append(a)
+            for (t0, t1, j, r) in windows:
+                w_sub.append(sys_), w_in.append(j), w_start.append(t0), w_stop.append(t1), w_rate.append(r)
+    sched = events.Schedule(batch, np.array(b_sub, int), np.array(b_state, int), np.array(b_time, float),
+                            np.array(b_amt, float), np.array(w_sub, int), np.array(w_in, int),
+                            np.array(w_start, float), np.array(w_stop, float), np.array(w_rate, float))
     nodes, _ = time_grid(np.array([0.0, ii]), sched.times(), max_step_h, fastest_rate(A))
     jumps, inputs = sched.solver_input(nodes, node_of)
     memo: dict = {}
     system = SemiLinearSystem(A=A, B=B, n_slow=NS,
                               coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind4, memo),
                               coupled_rows=model.COUPLED_STATES)
-    x0 = np.repeat(x_start[:, None], batch, axis=1)
-    y = np.zeros(NS)
-    perturb = np.concatenate([np.zeros((NS, 1)), _FD_STEP * np.eye(NS)], axis=1)
+    x0 = np.repeat(np.asarray(x_start, float), NS + 1, axis=1)
+    y = np.zeros((NS, m))
+    perturb = np.concatenate([np.zeros((NS, 1)), _FD_STEP * np.eye(NS)], axis=1)  # (NS, NS + 1)
     for _ in range(_MAX_NEWTON):
+        y0 = (y[:, :, None] + perturb[:, None, :]).reshape(NS, batch)
         _, y_rec = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=np.array([nodes.size - 1]),
-                             record_rows=(model.CSF,), y0=y[:, None] + perturb, x0=x0)
-        p = y_rec[:, 0, :]
-        residual = p[:, 0] - y
+                             record_rows=(model.CSF,), y0=y0, x0=x0)
+        p = y_rec[:, 0, :].reshape(NS, m, NS + 1)
+        residual = p[:, :, 0] - y  # (NS, m)
         if np.max(np.abs(residual)) < SLOW_RESIDUAL:
             return y
-        jac = (p[:, 1:] - p[:, :1]) / _FD_STEP
-        step = np.linalg.solve(jac - np.eye(NS), -residual)
+        jac = (p[:, :, 1:] - p[:, :, :1]) / _FD_STEP  # (NS out, m, NS in)
+        jac = np.moveaxis(jac, 1, 0) - np.eye(NS)[None]  # (m, NS, NS)
+        step = np.linalg.solve(jac, -residual.T[:, :, None])[:, :, 0].T
         y = y + step
         if np.max(np.abs(step)) < 1e-14:
             return y

@@ -325,8 +325,9 @@ def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, m
 class _Subject:
     """One subject run segment by segment."""
 
-    def __init__(self, subj, positions, cache: _Individuals, outputs: _Outputs, max_step_h):
+    def __init__(self, subj, positions, cache: _Individuals, outputs: _Outputs, max_step_h, slow_ss=None):
         self.subj, self.positions, self.cache, self.outputs = subj, positions, cache, outputs
+        self.slow_ss = {} if slow_ss is None else slow_ss  # record index -> periodic slow states
         self.max_step_h = max_step_h
         self.boluses: list = []  # [time, state, amount, applied]
         self.windows: list = []  # [start, stop, input, rate]
@@ -349,7 +350,7 @@ class _Subject:
                 if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss == 1):
                     self._reset(t)
                 if rec.is_dose and rec.ss:
-                    self._steady_state(rec)
+                    self._steady_state(rec, j)
             if rec.is_output:
                 self.seg_out.append(j)
             if rec.is_dose:
@@ -407,7 +408,7 @@ class _Subject:
             if w[0] <= t + _TOL and w[1] > t:
                 w[1] = t
 
-    def _steady_state(self, rec: Record) -> None:
+    def _steady_state(self, rec: Record, j: int) -> None:
         """Rules 5-8: the steady state of the record's regimen at its time."""
         ind = self.ind
         A, B = model.linear_system(ind)
@@ -425,12 +426,45 @@ class _Subject:
         x = steady_state.periodic_linear(A, B, dose, rec.ii)
         if rec.ss == 1:
             self.x0 = x
-            self.y0 = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h)
+            y = self.slow_ss.get(j)
+            self.y0 = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
         else:  # rule 8: linear states add; the slow states keep their values
             x[model.ELIM] = 0.0
             self.x0 = self.x0 + x
         for stop, rate in steady_state.tails(dose, rec.ii):
             self.windows.append([rec.time, rec.time + stop, dose.state, rate])
+
+
+def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
+    """The slow states of every SS = 1 record of a periodic regimen, computed in batches.
+
+    An SS = 1 record resets the subject, so its steady state depends only on
+    the record and the values in force before it: all of them are found
+    first, grouped by dose timing, and solved together.  Returns
+    ``{subject number: {record index: slow states (NS,)}}``.
+    """
+    jobs: dict = {}
+    for subj in subjects:
+        prev = subj.records[0].values
+        for j, rec in enumerate(subj.records):
+            if rec.is_dose and rec.ss == 1 and rec.ii > 0:
+                ind = cache.batch([prev])
+                dose = _dosing(rec, cache.batch([rec.values]))
+                key = (rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration)
+                jobs.setdefault(key, []).append((subj.number, j, ind, dose))
+            prev = rec.values
+    out: dict = {}
+    for (ii, *_), items in jobs.items():
+        inds = [it[2] for it in items]
+        ind = {k: np.concatenate([i[k] for i in inds]) for k in inds[0]}
+        xs = []
+        for i in inds:
+            A, B = model.linear_system(i)
+            xs.append(steady_state.periodic_linear(A[..., 0], B[..., 0], items[len(xs)][3], ii))
+        y = steady_state.periodic_slow_batch(ind, np.stack(xs, axis=1), [it[3] for it in items], ii, max_step_h)
+        for c, (number, j, _, _) in enumerate(items):
+            out.setdefault(number, {})[j] = y[:, c]
+    return out
 
 
 def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5) -> TableResult:
@@ -482,8 +516,9 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     outputs = _Outputs(len(rows))
     if simple:
         _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
+    slow_ss = _periodic_slow_states([s for s, _ in segmented], cache, max_step_h)
     for subj, positions in segmented:
-        _Subject(subj, positions, cache, outputs, max_step_h).run()
+        _Subject(subj, positions, cache, outputs, max_step_h, slow_ss.get(subj.number)).run()
     readouts = {}
     if rows.size:
         for name in READOUTS:
