@@ -322,24 +322,34 @@ def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, m
     outputs.put(np.concatenate(out_pos), states, {kk: ind[kk][who] for kk in _ROW_KEYS})
 
 
-class _Subject:
-    """One subject run segment by segment."""
+class _Group:
+    """Subjects with the same record structure, run segment by segment in lock step.
 
-    def __init__(self, subj, positions, cache: _Individuals, outputs: _Outputs, max_step_h, slow_ss=None):
-        self.subj, self.positions, self.cache, self.outputs = subj, positions, cache, outputs
-        self.slow_ss = {} if slow_ss is None else slow_ss  # record index -> periodic slow states
+    The subjects of a group have the same TIME, EVID and SS on every record
+    and change equation values on the same records, so they share their
+    segments (amounts, rates, II, ADDL, lags and values may differ).
+    """
+
+    def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h, changes, slow_ss):
+        self.subjects, self.positions, self.cache, self.outputs = subjects, positions, cache, outputs
+        self.slow_ss = slow_ss  # per subject: record index -> periodic slow states
+        self.changes = changes  # records whose new equation values take effect after their event
         self.max_step_h = max_step_h
-        self.boluses: list = []  # [time, state, amount, applied]
-        self.windows: list = []  # [start, stop, input, rate]
-        self.who = f"subject {subj.id}: "
+        self.n = len(subjects)
+        self.boluses: list = []  # [time, state, amount, applied, subject]
+        self.windows: list = []  # [start, stop, input, rate, subject]
+        ids = [s.id for s in subjects]
+        self.who = f"subject {ids[0]}: " if self.n == 1 else f"subjects {', '.join(ids[:5])}{'...' * (self.n > 5)}: "
+
+    def _records(self, j: int) -> list:
+        return [s.records[j] for s in self.subjects]
 
     def run(self) -> None:
-        recs = self.subj.records
-        values_prev = recs[0].values
-        self.ind = self.cache.batch([values_prev])
+        recs = self.subjects[0].records
+        self.ind = self.cache.batch([r.values for r in self._records(0)])
         self.t0 = min(0.0, recs[0].time)
-        self.x0 = np.zeros(NL)
-        self.y0 = np.zeros(NS)
+        self.x0 = np.zeros((NL, self.n))
+        self.y0 = np.zeros((NS, self.n))
         self.seg_out: list[int] = []
         for j, rec in enumerate(recs):
             t = rec.time
@@ -350,17 +360,24 @@ class _Subject:
                 if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss == 1):
                     self._reset(t)
                 if rec.is_dose and rec.ss:
-                    self._steady_state(rec, j)
+                    for i, r in enumerate(self._records(j)):
+                        self._steady_state(i, r, j)
             if rec.is_output:
                 self.seg_out.append(j)
             if rec.is_dose:
-                dose = _dosing(rec, self.cache.batch([rec.values]))
-                if not (rec.ss == 1 and rec.ii == 0):  # rule 7: the constant infusion stops here
-                    _expand(rec, dose, self.boluses, self.windows)
-            if not _same_equations(rec.values, values_prev):
+                group = self._records(j)
+                ind_j = self.cache.batch([r.values for r in group])
+                for i, r in enumerate(group):
+                    if r.ss == 1 and r.ii == 0:  # rule 7: the constant infusion stops here
+                        continue
+                    b: list = []
+                    w: list = []
+                    _expand(r, _dosing(r, {"F_ir": ind_j["F_ir"][i : i + 1], "t_lag": ind_j["t_lag"][i : i + 1]}), b, w)
+                    self.boluses += [x + [i] for x in b]
+                    self.windows += [x + [i] for x in w]
+            if j in self.changes:
                 self._close(t)
-                self.ind = self.cache.batch([rec.values])
-            values_prev = rec.values
+                self.ind = self.cache.batch([r.values for r in self._records(j)])
         self._close(recs[-1].time)
 
     def _close(self, t1: float) -> None:
@@ -369,48 +386,50 @@ class _Subject:
         due = [b for b in self.boluses if not b[3] and b[0] <= t1 + _TOL]
         for b in due:
             b[3] = True
-        wins = [(max(w[0], t0), min(w[1], t1), w[2], w[3]) for w in self.windows]
+        wins = [(max(w[0], t0), min(w[1], t1), w[2], w[3], w[4]) for w in self.windows]
         wins = [w for w in wins if w[1] > w[0] + _TOL]
         out = self.seg_out
         if t1 - t0 <= _TOL:  # nothing to integrate: only the boluses landing now
             x = self.x0.copy()
             for b in due:
-                x[b[1]] += b[2]
-            self._record(out, {model.LINEAR_STATES[r]: np.full(len(out), x[r]) for r in range(NL)},
-                         {s: np.full(len(out), self.y0[i]) for i, s in enumerate(model.SLOW_STATES)})
+                x[b[1], b[4]] += b[2]
+            self._record(out, {model.LINEAR_STATES[r]: np.broadcast_to(x[r], (len(out), self.n)) for r in range(NL)},
+                         {s: np.broadcast_to(self.y0[i], (len(out), self.n)) for i, s in enumerate(model.SLOW_STATES)})
             self.x0 = x
         else:
-            sched = _schedule(1, [(0, b[1], max(b[0], t0), b[2]) for b in due],
-                              [(0, w[2], w[0], w[1], w[3]) for w in wins])
-            times = [self.subj.records[o].time for o in out]
-            marks, x_rec, y_rec = _integrate(self.ind, t0, t1, self.x0[:, None], self.y0[:, None], sched, times,
+            sched = _schedule(self.n, [(b[4], b[1], max(b[0], t0), b[2]) for b in due],
+                              [(w[4], w[2], w[0], w[1], w[3]) for w in wins])
+            times = [self.subjects[0].records[o].time for o in out]
+            marks, x_rec, y_rec = _integrate(self.ind, t0, t1, self.x0, self.y0, sched, times,
                                              tuple(range(NL)), self.max_step_h, self.who)
             k = np.searchsorted(marks, np.asarray(times, float) - _TOL, side="left")
-            self._record(out, {s: x_rec[r][k, 0] for r, s in enumerate(model.LINEAR_STATES)},
-                         {s: y_rec[i][k, 0] for i, s in enumerate(model.SLOW_STATES)})
-            self.x0 = x_rec[:, -1, 0].copy()
-            self.y0 = y_rec[:, -1, 0].copy()
+            self._record(out, {s: x_rec[r][k] for r, s in enumerate(model.LINEAR_STATES)},
+                         {s: y_rec[i][k] for i, s in enumerate(model.SLOW_STATES)})
+            self.x0 = x_rec[:, -1, :].copy()
+            self.y0 = y_rec[:, -1, :].copy()
         self.t0 = t1
         self.seg_out = []
 
     def _record(self, out, lin, slow) -> None:
+        """Store the states (len(out), n) of the segment's output records."""
         if not out:
             return
-        states = dict(lin)
-        states.update(slow)
-        self.outputs.put(np.array([self.positions[o] for o in out]), states, {k: self.ind[k][0] for k in _ROW_KEYS})
+        states = {k: np.asarray(v).reshape(-1) for k, v in {**lin, **slow}.items()}
+        pos = np.array([[self.positions[i][o] for i in range(self.n)] for o in out]).reshape(-1)
+        ind = {k: np.broadcast_to(self.ind[k], (len(out), self.n)).reshape(-1) for k in _ROW_KEYS}
+        self.outputs.put(pos, states, ind)
 
     def _reset(self, t: float) -> None:
         """Rule 9: every state to its t = 0 value; infusions running at t stop; later inputs still come."""
-        self.x0 = np.zeros(NL)
-        self.y0 = np.zeros(NS)
+        self.x0 = np.zeros((NL, self.n))
+        self.y0 = np.zeros((NS, self.n))
         for w in self.windows:
             if w[0] <= t + _TOL and w[1] > t:
                 w[1] = t
 
-    def _steady_state(self, rec: Record, j: int) -> None:
-        """Rules 5-8: the steady state of the record's regimen at its time."""
-        ind = self.ind
+    def _steady_state(self, i: int, rec: Record, j: int) -> None:
+        """Rules 5-8: the steady state of subject ``i``'s record at its time."""
+        ind = {k: v[i : i + 1] for k, v in self.ind.items()}
         A, B = model.linear_system(ind)
         A, B = A[..., 0], B[..., 0]
         dose = _dosing(rec, self.cache.batch([rec.values]))
@@ -418,21 +437,21 @@ class _Subject:
             rate = dose.rate if dose.rate > 0 else rec.rate
             x = steady_state.constant_linear(A, B, dose.state, rate)
             if rec.ss == 1:
-                self.x0 = x
-                self.y0 = steady_state.constant_slow(x, ind)
+                self.x0[:, i] = x
+                self.y0[:, i] = steady_state.constant_slow(x, ind)
             else:
-                self.x0 = self.x0 + x
+                self.x0[:, i] += x
             return
         x = steady_state.periodic_linear(A, B, dose, rec.ii)
         if rec.ss == 1:
-            self.x0 = x
-            y = self.slow_ss.get(j)
-            self.y0 = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
+            self.x0[:, i] = x
+            y = self.slow_ss[i].get(j)
+            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
         else:  # rule 8: linear states add; the slow states keep their values
             x[model.ELIM] = 0.0
-            self.x0 = self.x0 + x
+            self.x0[:, i] += x
         for stop, rate in steady_state.tails(dose, rec.ii):
-            self.windows.append([rec.time, rec.time + stop, dose.state, rate])
+            self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
 
 
 def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
@@ -503,7 +522,7 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         if table.carried:
             carried_rows += [subj.records[j].carried for j in scan.out_index]
         if scan.cut:
-            segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}))
+            segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}, scan))
         else:
             simple.append(subj)
             simple_scans.append(scan)
@@ -516,9 +535,16 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     outputs = _Outputs(len(rows))
     if simple:
         _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
-    slow_ss = _periodic_slow_states([s for s, _ in segmented], cache, max_step_h)
-    for subj, positions in segmented:
-        _Subject(subj, positions, cache, outputs, max_step_h, slow_ss.get(subj.number)).run()
+    slow_ss = _periodic_slow_states([s for s, _, _ in segmented], cache, max_step_h)
+    groups: dict = {}
+    for subj, positions, scan in segmented:
+        recs = subj.records
+        changes = frozenset(j for j in range(1, len(recs)) if not _same_equations(recs[j].values, recs[j - 1].values))
+        key = (scan.times.tobytes(), scan.evids.tobytes(), tuple(map(_GET["ss"], recs)), changes)
+        groups.setdefault(key, []).append((subj, positions))
+    for (_, _, _, changes), members in groups.items():
+        _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, max_step_h, changes,
+               [slow_ss.get(m[0].number, {}) for m in members]).run()
     readouts = {}
     if rows.size:
         for name in READOUTS:

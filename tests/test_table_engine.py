@@ -316,3 +316,24 @@ def test_ss_then_stop_shows_the_rebound_of_a_long_run():
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6, err_msg=name)
     exc = res.readouts["excitability"]
     assert exc.max() > 1.1  # the rebound is there
+
+
+def test_subjects_run_together_give_what_each_gives_alone():
+    """Grouped subjects (same record structure, lock step), a batched one and file order."""
+    def cut_subject(wt, amt, ii):
+        return ([rec(0, 0, 1, amt, ii=ii, ss=1, WT=wt), *outputs([0.0, 3.0, 9.0], WT=wt),
+                 rec(0, 10, 0, WT=wt), rec(0, 10, 1, amt, cmt=2, rate=amt / 2, WT=wt), rec(0, 11, 3, WT=wt),
+                 *outputs([11.0, 20.0], WT=wt), rec(0, 24, 1, amt, ii=ii, addl=2, ss=2, WT=wt + 5),
+                 *outputs([25.0, 40.0], WT=wt + 5)])
+    plain = [rec(0, 0, 1, 15.0, ii=6.0, addl=4), *outputs([1.0, 7.0, 30.0])]
+    subjects = [cut_subject(60.0, 20.0, 8.0), plain, cut_subject(90.0, 10.0, 12.0), cut_subject(75.0, 30.0, 8.0)]
+    together = simulate_table(table(*subjects))
+    alone = [simulate_table(table(s)) for s in subjects]
+    np.testing.assert_array_equal(together.subject_id, np.repeat(["1", "2", "3", "4"], [len(a) for a in alone]))
+    for name in model.READOUTS:  # a shared grid holds every subject's nodes: the slow states move by < 1e-9
+        np.testing.assert_allclose(together.readouts[name], np.concatenate([a.readouts[name] for a in alone]),
+                                   rtol=1e-8, atol=1e-9, err_msg=name)
+        if name in ("plasma_mg_per_l", "csf_mg_per_l", "cns_depression"):  # the linear part is exact
+            np.testing.assert_allclose(together.readouts[name], np.concatenate([a.readouts[name] for a in alone]),
+                                       rtol=1e-12, atol=1e-15, err_msg=name)
+    np.testing.assert_array_equal(together.covariates["WT"], np.concatenate([a.covariates["WT"] for a in alone]))
