@@ -54,7 +54,12 @@ def outputs(times, evid=2, **values):
 
 
 def _nm_subjects():
-    """{ID: (records, NONMEM CP per record)} from nmtests 1001 (Acceptance mapping)."""
+    """{ID: (records, NONMEM's CP per output row)} from nmtests 1001 (Acceptance mapping).
+
+    Every data row gets an output: observation rows are outputs, and each
+    dose or reset row is followed by an EVID 2 row at the same TIME, whose
+    state NONMEM prints on the dose row (the state after the row's event).
+    """
     def num(s):
         return 0.0 if s in (".", "") else float(s)
 
@@ -75,9 +80,13 @@ def _nm_subjects():
         record = Record(row=i, time=num(r["time"]), evid=evid, amt=num(r["amt"]),
                         cmt=int(num(r["cmt"])) if evid in (1, 4) else 1, rate=num(r["rate"]), ii=num(r["ii"]),
                         addl=int(num(r["addl"])), ss=int(num(r["ss"])), values=values)
-        out.setdefault(r["ID"], ([], []))
-        out[r["ID"]][0].append(record)
-        out[r["ID"]][1].append(float(nm["CP"]))
+        records, printed = out.setdefault(r["ID"], ([], []))
+        records.append(record)
+        if evid == 0:
+            printed.append(float(nm["CP"]))
+        else:  # NONMEM prints a dose or reset row after its event: an output row right after it says the same
+            records.append(Record(row=i, time=record.time, evid=2, values=values))
+            printed.append(float(nm["CP"]))
     return out
 
 
@@ -95,7 +104,7 @@ def _same_to_5_digits(ours: np.ndarray, printed: np.ndarray) -> np.ndarray:
 def test_nonmem_dataset_1001(nm_id):
     records, cp = _NM[nm_id]
     result = simulate_table(EventTable((Subject(nm_id, int(nm_id), tuple(records)),)), ONE_CMT)
-    printed = np.array([c for r, c in zip(records, cp) if r.is_output])
+    printed = np.array(cp)
     ours = 1000.0 * result.readouts["plasma_mg_per_l"]
     assert ours.shape == printed.shape
     ok = _same_to_5_digits(ours, printed)
