@@ -30,6 +30,7 @@ and ALAGn to 0.
 from __future__ import annotations
 
 import dataclasses
+import math
 from operator import attrgetter
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from typing import Mapping
 import numpy as np
 
 from . import events, model, steady_state
-from .errors import SolverError
+from .errors import ParameterError, RegimenError, SolverError
 from .parameters import Parameters, default_parameters
 from .population import Population
 from .records import DOSE, RESET, RESET_DOSE, EventTable, Record
@@ -156,11 +157,15 @@ def _dosing(rec: Record, ind: Mapping[str, np.ndarray]) -> Dosing:
     if rec.rate > 0:
         rate, duration = rec.rate, amount / rec.rate
     elif rec.rate == -1:
-        rate = float(v[f"R{c}"])
+        rate = float(v.get(f"R{c}", math.nan))
+        if not rate > 0:
+            raise RegimenError(f"row {rec.row}: RATE -1 needs R{c} > 0; got {rate!r}")
         duration = amount / rate
     elif rec.rate == -2:
-        duration = float(v[f"D{c}"])
-        rate = amount / duration if duration > 0 else 0.0
+        duration = float(v.get(f"D{c}", math.nan))
+        if not duration >= 0:
+            raise RegimenError(f"row {rec.row}: RATE -2 needs D{c} >= 0; got {duration!r}")
+        rate = amount / duration if duration > 0 else 0.0  # a zero duration is a bolus
     return Dosing(state=c - 1, amount=amount, lag=lag, rate=rate, duration=duration)
 
 
@@ -504,6 +509,13 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     TableResult
     """
     base = default_parameters() if parameters is None else parameters
+    if not isinstance(base, Parameters):
+        raise ParameterError(f"parameters: expected a pkpd.Parameters; got {type(base).__name__}")
+    if isinstance(max_step_h, bool) or not isinstance(max_step_h, (int, float)) or not (
+            math.isfinite(max_step_h) and max_step_h > 0):
+        raise ParameterError(f"max_step_h: must be finite and > 0; got {max_step_h!r}")
+    if not isinstance(table, EventTable):
+        raise ParameterError(f"table: expected a pkpd.records.EventTable; got {type(table).__name__}")
     cache = _Individuals(base)
     simple, simple_scans, simple_bases, segmented = [], [], [], []
     ids, numbers, counts, rows, times, evids, carried_rows = [], [], [], [], [], [], []

@@ -347,3 +347,13 @@ def test_subjects_run_together_give_what_each_gives_alone():
             np.testing.assert_allclose(together.readouts[name], np.concatenate([a.readouts[name] for a in alone]),
                                        rtol=1e-12, atol=1e-15, err_msg=name)
     np.testing.assert_array_equal(together.covariates["WT"], np.concatenate([a.covariates["WT"] for a in alone]))
+
+
+def test_bad_arguments_raise_specific_errors():
+    good = table([rec(0, 0, 1, 10.0), rec(0, 1, 0)])
+    with pytest.raises(pkpd.ParameterError, match="max_step_h"):
+        simulate_table(good, max_step_h=0)
+    with pytest.raises(pkpd.ParameterError, match="parameters"):
+        simulate_table(good, {"ka": 1.0})
+    with pytest.raises(pkpd.RegimenError, match="R2"):
+        simulate_table(table([rec(0, 0, 1, 10.0, cmt=2, rate=-1), rec(0, 1, 0)]))
