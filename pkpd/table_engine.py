@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from itertools import chain
 from operator import attrgetter
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -251,58 +252,76 @@ class _Scan:
     doses: list  # dose records (EVID 1 and 4)
 
 
-def _scan(records) -> _Scan:
-    """Anything but additive inputs from one start (reset, steady state, a value change,
-    a dose after an output at the same time) makes ``cut`` true."""
-    n = len(records)
-    evids = np.fromiter(map(_GET["evid"], records), dtype=int, count=n)
-    times = np.fromiter(map(_GET["time"], records), dtype=float, count=n)
-    rows = np.fromiter(map(_GET["row"], records), dtype=int, count=n)
+def _scan_all(subjects) -> tuple[list[_Scan], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every subject's records seen at once (non-empty subjects, in order).
+
+    A subject needs segments (``cut``) when anything but additive inputs from
+    one start happens: a reset, a steady state, a change of an equation
+    value, a dose record after an output record at the same time.  Returns
+    the scans, and the output rows' positions in the concatenated records:
+    ``is_out`` (bool per record), ``rows``, ``times``, ``evids`` (per record).
+    """
+    lengths = np.array([len(s.records) for s in subjects], dtype=int)
+    recs = list(chain.from_iterable(s.records for s in subjects))
+    n = len(recs)
+    evids = np.fromiter(map(_GET["evid"], recs), dtype=int, count=n)
+    times = np.fromiter(map(_GET["time"], recs), dtype=float, count=n)
+    rows = np.fromiter(map(_GET["row"], recs), dtype=int, count=n)
+    starts = np.cumsum(lengths) - lengths
+    subject_of = np.repeat(np.arange(len(subjects)), lengths)
     is_out = (evids == 0) | (evids == 2)
     dose_index = np.flatnonzero((evids == DOSE) | (evids == RESET_DOSE))
-    doses = [records[j] for j in dose_index]
-    cut = bool(np.any((evids == RESET) | (evids == RESET_DOSE))) or any(r.ss for r in doses)
-    if not cut and dose_index.size and is_out.any():
+    cut = np.zeros(len(subjects), bool)
+    cut[subject_of[(evids == RESET) | (evids == RESET_DOSE)]] = True
+    if dose_index.size:
+        ss = np.fromiter((recs[j].ss for j in dose_index), dtype=int, count=dose_index.size)
+        cut[subject_of[dose_index[ss != 0]]] = True
         prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))[dose_index]
-        cut = bool(np.any((prev_out >= 0) & (np.abs(times[np.maximum(prev_out, 0)] - times[dose_index]) <= _TOL)))
-    if not cut:
-        values = list(map(_GET["values"], records))
-        first = values[0]
-        if values.count(first) != n:
+        after_out = (prev_out >= starts[subject_of[dose_index]]) & (
+            np.abs(times[np.maximum(prev_out, 0)] - times[dose_index]) <= _TOL)
+        cut[subject_of[dose_index[after_out]]] = True
+    values = list(map(_GET["values"], recs))
+    for i in np.flatnonzero(~cut):
+        a, b = int(starts[i]), int(starts[i] + lengths[i])
+        first = values[a]
+        if values[a:b].count(first) != b - a:
             key = _Individuals.key(first)
-            cut = any(_Individuals.key(v) != key for v in values if v != first)
-    return _Scan(cut, np.flatnonzero(is_out), times, evids, rows, doses)
+            cut[i] = any(_Individuals.key(v) != key for v in values[a:b] if v != first)
+    dose_bounds = np.searchsorted(dose_index, np.append(starts, n))
+    scans = []
+    for i in range(len(subjects)):
+        a, b = int(starts[i]), int(starts[i] + lengths[i])
+        scans.append(_Scan(bool(cut[i]), np.flatnonzero(is_out[a:b]), times[a:b], evids[a:b], rows[a:b],
+                           [recs[j] for j in dose_index[dose_bounds[i]:dose_bounds[i + 1]]]))
+    return scans, is_out, rows, times, evids
 
 
 def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
     """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record).
 
-    ``scans[i]``: (output records, dose records) of subject i; ``bases[i]``:
+    ``scans[i]``: the :class:`_Scan` of subject i; ``bases[i]``:
     position of its first output row in the result.
     """
     n = len(subjects)
     ind = cache.batch([s.records[0].values for s in subjects])
-    bolus_parts, window_parts = [], []
-    out_times, out_subject, out_pos = [], [], []
+    # every dose record as one row (subject, time, II, copies, lag, state, amount, rate, duration)
+    dose_rows = []
     for i, scan in enumerate(scans):
-        m = scan.out_index.size
-        out_times.append(scan.times[scan.out_index])
-        out_subject.append(np.full(m, i))
-        out_pos.append(np.arange(bases[i], bases[i] + m))
         if scan.doses:
-            ind_i = {k: v[i : i + 1] for k, v in ind.items()}
+            ind_i = {"F_ir": ind["F_ir"][i : i + 1], "t_lag": ind["t_lag"][i : i + 1]}
             for rec in scan.doses:
-                dose = _dosing(rec, ind_i)
-                t = rec.time + rec.ii * np.arange(int(rec.addl) + 1) + dose.lag
-                one = np.ones(t.size)
-                if dose.is_infusion:
-                    if dose.duration > 0:
-                        window_parts.append(np.stack([i * one, dose.state * one, t, t + dose.duration,
-                                                      dose.rate * one], axis=1))
-                elif dose.amount > 0:
-                    bolus_parts.append(np.stack([i * one, dose.state * one, t, dose.amount * one], axis=1))
-    boluses = np.concatenate(bolus_parts) if bolus_parts else np.zeros((0, 4))
-    windows = np.concatenate(window_parts) if window_parts else np.zeros((0, 5))
+                d = _dosing(rec, ind_i)
+                dose_rows.append((i, rec.time, rec.ii, int(rec.addl) + 1, d.lag, d.state, d.amount, d.rate, d.duration))
+    d = np.array(dose_rows, float).reshape(-1, 9)
+    copies = d[:, 3].astype(int)
+    k = np.arange(copies.sum()) - np.repeat(np.cumsum(copies) - copies, copies)  # copy number 0..ADDL
+    e = np.repeat(d, copies, axis=0)
+    start = e[:, 1] + k * e[:, 2] + e[:, 4]
+    infusion = e[:, 7] > 0
+    bol = ~infusion & (e[:, 6] > 0)
+    win = infusion & (e[:, 8] > 0)
+    boluses = np.stack([e[bol, 0], e[bol, 5], start[bol], e[bol, 6]], axis=1)
+    windows = np.stack([e[win, 0], e[win, 5], start[win], start[win] + e[win, 8], e[win, 7]], axis=1)
     t0 = min(0.0, min(s.records[0].time for s in subjects))
     t1 = max(s.records[-1].time for s in subjects)
     sched = _schedule(n, boluses, windows)
@@ -315,16 +334,25 @@ def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, m
         rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
         rate_start=sched.rate_start[live], rate_stop=np.minimum(sched.rate_stop[live], t1),
         rate_value=sched.rate_value[live])
-    out_times = np.concatenate(out_times)
-    if out_times.size == 0:
+    out_pos = np.concatenate([np.arange(b, b + sc.out_index.size) for b, sc in zip(bases, scans)])
+    if out_pos.size == 0:
         return
-    marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times,
-                                     _READ_ROWS, max_step_h)
+    first = scans[0].times[scans[0].out_index]
+    if all(sc.out_index.size == first.size and np.array_equal(sc.times[sc.out_index], first) for sc in scans):
+        # every subject has the same output times (a scenario written as a table): a transpose, no gather
+        marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, first, _READ_ROWS, max_step_h)
+        k = np.searchsorted(marks, first - _TOL, side="left")
+        states = {model.LINEAR_STATES[r]: x_rec[j][k].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
+        states.update({s: y_rec[j][k].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
+        outputs.put(out_pos, states, {kk: np.repeat(ind[kk], first.size) for kk in _ROW_KEYS})
+        return
+    out_times = np.concatenate([sc.times[sc.out_index] for sc in scans])
+    who = np.repeat(np.arange(n), [sc.out_index.size for sc in scans])
+    marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times, _READ_ROWS, max_step_h)
     k = np.searchsorted(marks, out_times - _TOL, side="left")
-    who = np.concatenate(out_subject)
     states = {model.LINEAR_STATES[r]: x_rec[j][k, who] for j, r in enumerate(_READ_ROWS)}
     states.update({s: y_rec[j][k, who] for j, s in enumerate(model.SLOW_STATES)})
-    outputs.put(np.concatenate(out_pos), states, {kk: ind[kk][who] for kk in _ROW_KEYS})
+    outputs.put(out_pos, states, {kk: ind[kk][who] for kk in _ROW_KEYS})
 
 
 class _Group:
@@ -518,32 +546,26 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         raise ParameterError(f"table: expected a pkpd.records.EventTable; got {type(table).__name__}")
     cache = _Individuals(base)
     simple, simple_scans, simple_bases, segmented = [], [], [], []
-    ids, numbers, counts, rows, times, evids, carried_rows = [], [], [], [], [], [], []
+    subjects = [subj for subj in table.subjects if subj.records]
+    scans, is_out, rows, times, evids = _scan_all(subjects) if subjects else ([], np.zeros(0, bool), np.zeros(0, int),
+                                                                           np.zeros(0), np.zeros(0, int))
+    counts = [sc.out_index.size for sc in scans]
     base = 0
-    for subj in table.subjects:
-        if not subj.records:
-            continue
-        scan = _scan(subj.records)
-        m = scan.out_index.size
-        ids.append(subj.id)
-        numbers.append(subj.number)
-        counts.append(m)
-        rows.append(scan.rows[scan.out_index])
-        times.append(scan.times[scan.out_index])
-        evids.append(scan.evids[scan.out_index])
-        if table.carried:
-            carried_rows += [subj.records[j].carried for j in scan.out_index]
+    for subj, scan in zip(subjects, scans):
         if scan.cut:
             segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}, scan))
         else:
             simple.append(subj)
             simple_scans.append(scan)
             simple_bases.append(base)
-        base += m
-    rows = np.concatenate(rows) if rows else np.zeros(0, int)
-    times = np.concatenate(times) if times else np.zeros(0)
-    evids = np.concatenate(evids) if evids else np.zeros(0, int)
-    carried = {c: [r.get(c, "") for r in carried_rows] for c in table.carried}
+        base += scan.out_index.size
+    ids = [subj.id for subj in subjects]
+    numbers = [subj.number for subj in subjects]
+    rows, times, evids = rows[is_out], times[is_out], evids[is_out]
+    carried: dict = {}
+    if table.carried:
+        outs = [r for subj in subjects for r in subj.records if r.evid == 0 or r.evid == 2]
+        carried = {c: [r.carried.get(c, "") for r in outs] for c in table.carried}
     outputs = _Outputs(len(rows))
     if simple:
         _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
