@@ -16,9 +16,16 @@ Rules are those of docs/event-tables.md (NONMEM's).  Design:
 * **Batching.**  Subjects without any cut (no reset, no steady state, no
   value change, no dose after an output at the same time) form one segment
   each from time 0 and are integrated together in one batch on one shared
-  grid, as :func:`pkpd.simulate` does.  Subjects with cuts run one by one.
+  grid, as :func:`pkpd.simulate` does.  Subjects with cuts are grouped by
+  record structure (the same TIME, EVID and SS on every record and value
+  changes on the same records; amounts, rates, II, ADDL, lags and values
+  may differ) and each group runs its segments in lock step, one batch per
+  segment.
 * **Steady states** (:mod:`pkpd.steady_state`): linear part exact from the
-  matrix exponential; slow part by Newton on the period map.
+  matrix exponential; slow part by Newton on the period map.  An SS = 1
+  record resets the subject, so its slow steady state depends on the record
+  and the values in force only: all of them are solved first, in batches of
+  records with the same dose timing.
 
 A value that changes on a record takes effect after the record's own event
 (rule 10): the readouts of an output row use the values in force before it.
@@ -31,10 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from itertools import chain
-from operator import attrgetter
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import Mapping
 
 import numpy as np
