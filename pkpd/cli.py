@@ -29,6 +29,8 @@ Simulate baclofen pharmacokinetics and GABA-B receptor pharmacodynamics
   python -m pkpd show NAME > my.toml   a built-in scenario, to edit
   python -m pkpd run my.toml           your own scenario file
   python -m pkpd parameters            every model parameter: unit, default, source
+  python -m pkpd run data.csv          an event table (NONMEM-style dataset)
+  python -m pkpd events NAME > e.csv   a scenario written as an event table
 
 {DISCLAIMER}"""
 
@@ -155,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a model parameter's typical value, e.g. --set CL_r=3 (repeatable; "
                           "model-spec names and units; see docs/model.md)")
     run.add_argument("--no-plot", dest="plot", action="store_false", help="skip figure.png (faster)")
+    run.add_argument("--carry", action="append", default=[], metavar="NAME",
+                     help="with an event table (DATA.csv): copy column NAME unchanged into table.csv (repeatable)")
+
+    events = commands.add_parser(
+        "events", help="write a scenario as an event table (NONMEM-style CSV)",
+        description="Write a scenario (a file or a built-in name) as an event table: every arm, subject and "
+                    "dose, observation rows on its output grid, the sampled covariates (docs/event-tables.md).\n\n"
+                    + DISCLAIMER,
+        formatter_class=fmt)
+    events.add_argument("scenario", metavar="SCENARIO", help="a scenario file or a built-in name")
+    events.add_argument("--out", metavar="FILE", help="write FILE (atomically) instead of standard output")
+    events.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
+    events.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
+    events.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
+                        metavar="NAME=VALUE", help="override a model parameter's typical value (repeatable)")
 
     ls = commands.add_parser("list", help="list the built-in scenarios", description="One line per built-in scenario: NAME  description.")
     del ls
@@ -176,8 +193,60 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands
 
 
+def _is_event_table(ref: str | None) -> bool:
+    return ref is not None and ref.lower().endswith(".csv")
+
+
+def _cmd_run_table(args) -> int:
+    """``run DATA.csv``: an event table through the table engine, written to DIR/table.csv."""
+    from .event_table import read_event_table, write_output_table
+    from .parameters import Parameters
+
+    for option, value in (("--subjects", args.subjects), ("--seed", args.seed)):
+        if value is not None:
+            raise _UsageError(f"{option}: does not apply to an event table (its subjects are its rows); "
+                              f"got {value}")
+    options = _scenario_options(args)
+    parameters = Parameters(**options["overrides"])
+    table = read_event_table(args.scenario, carry=tuple(args.carry))
+    try:
+        from .table_engine import simulate_table
+    except ImportError:
+        raise _UsageError(f"{args.scenario}: event tables need pkpd.table_engine, which this version lacks") from None
+    result = simulate_table(table, parameters)
+    columns = result.to_columns()
+    stem = os.path.splitext(os.path.basename(args.scenario))[0] or "table"
+    folder = args.out or os.path.join(os.curdir, "pkpd-output", stem)
+    os.makedirs(folder, exist_ok=True)
+    path = write_output_table(columns, os.path.join(folder, "table.csv"))
+    rows = len(next(iter(columns.values()))) if columns else 0
+    n = len(table.subjects)
+    print(f"{table.source}: {n} subject{'s' * (n != 1)}; wrote {path} ({rows} rows)")
+    print(DISCLAIMER)
+    return 0
+
+
+def _cmd_events(args) -> int:
+    from .event_table import format_event_table, scenario_to_event_table, write_event_table
+
+    options = _scenario_options(args)
+    scenario = _load(args.scenario, **options)
+    columns = scenario_to_event_table(scenario)
+    if args.out:
+        write_event_table(columns, args.out)
+        print(f"wrote {args.out} ({len(columns['ID'])} rows)", file=sys.stderr)
+    else:
+        sys.stdout.write(format_event_table(columns))
+    return 0
+
+
 def _cmd_run(args) -> int:
     from .progress import ProgressBar
+
+    if _is_event_table(args.scenario):
+        return _cmd_run_table(args)
+    if args.carry:
+        raise _UsageError(f"--carry: applies to an event table (DATA.csv) only; got {args.carry[0]!r}")
     from .run import run_to_folder
 
     options = _scenario_options(args)
@@ -249,7 +318,7 @@ def _cmd_parameters(args) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check,
-             "parameters": _cmd_parameters}
+             "parameters": _cmd_parameters, "events": _cmd_events}
 
 
 def _one_line(text: str) -> str:

@@ -27,6 +27,15 @@ class ScenarioError(PkpdError, ValueError):
     """A scenario file or scenario definition is invalid."""
 
 
+class EventTableError(ScenarioError):
+    """An event table (docs/event-tables.md) breaks a rule of the contract.
+
+    The message names the table, the data row (the first row after the
+    header is row 1), the column and the value:
+    ``data.csv: row 12, AMT: must be >= 0 (mg); got -5``.
+    """
+
+
 class ResourceError(PkpdError, MemoryError):
     """A run would need more memory than the machine can give it."""
 

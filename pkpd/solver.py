@@ -330,7 +330,7 @@ def _collocate_constant_q(y_a, p, q, h, inverse, tab):
     return stages, _end_value(y_a, p, q, stages, h, tab)
 
 
-def _reachable(system: SemiLinearSystem, jumps, inputs, observed) -> tuple[list[int], list[int]]:
+def _reachable(system: SemiLinearSystem, jumps, inputs, observed, x0=None) -> tuple[list[int], list[int]]:
     """States worth integrating, and the inputs that are ever non-zero.
 
     A state is kept when it can become non-zero (a jump or an active input
@@ -344,6 +344,8 @@ def _reachable(system: SemiLinearSystem, jumps, inputs, observed) -> tuple[list[
     reached = feeds.copy()
     for rows_, _, _ in jumps.values():
         reached[np.asarray(rows_)] = True
+    if x0 is not None:
+        reached |= np.any(x0 != 0, axis=-1)
     influencing = np.zeros(nl, bool)
     influencing[list(observed)] = True
     for closure, edges in ((reached, flows), (influencing, flows.T)):
@@ -369,6 +371,7 @@ def integrate(
     x_out: np.ndarray | None = None,
     y_out: np.ndarray | None = None,
     stats: dict | None = None,
+    x0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the batch over ``nodes`` and record states at ``record_index``.
 
@@ -395,6 +398,8 @@ def integrate(
         fine), to spare a copy.
     stats : dict, optional
         Filled with ``exponentials`` (distinct step propagators computed).
+    x0 : ndarray (nl, n), optional
+        Linear states at ``nodes[0]`` (default zero), before any jump there.
 
     Returns
     -------
@@ -402,7 +407,7 @@ def integrate(
     y_rec : ndarray (n_slow, T, n)
     """
     nl_full, _, n = system.B.shape
-    keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows))
+    keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows), x0)
     if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
         # States that can never leave zero, or never matter, are dropped:
         # smaller propagators, fewer multiplications per step (an oral-only
@@ -429,6 +434,8 @@ def integrate(
     props = _Propagators(system, tab)
     props.prepare(np.diff(nodes))
     z = np.zeros((nl + m, n))
+    if x0 is not None:
+        z[:nl] = np.asarray(x0, float)[keep]
     y = np.array(y0, dtype=float, copy=True)
     # The slow part sees the full state layout; dropped rows stay zero.
     x_stage = np.zeros((nl_full, 3, n))

@@ -12,15 +12,15 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "pkpd"
 #: functions included.  ``metrics`` and ``statistics`` name the one home of
 #: the statistics (whichever exists).
 LAYER = {
-    "errors": 0, "units": 0,
+    "errors": 0, "units": 0, "records": 0,
     "parameters": 1, "regimen": 1, "resources": 1,
     "population": 2,
     "model": 3, "solver": 3,
     "events": 4, "metrics": 4, "statistics": 4,
-    "plotting": 5,
-    "simulate": 6,
+    "plotting": 5, "steady_state": 5,
+    "simulate": 6, "table_engine": 6,
     "scenario": 7, "files": 7, "progress": 7,
-    "run": 8,
+    "run": 8, "event_table": 8,
     "teaching": 9,
     "cli": 10,
     "__main__": 11,

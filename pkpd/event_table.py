@@ -1,0 +1,676 @@
+"""Event tables in and out: NONMEM-style datasets (docs/event-tables.md).
+
+:func:`read_event_table` reads a CSV file, a pandas DataFrame or a mapping of
+columns into the normalised :class:`pkpd.records.EventTable`, checking every
+rule of the contract (rule 12); :func:`scenario_to_event_table` turns a
+scenario into columns of such a table and :func:`write_event_table` writes
+them.
+
+Column names
+------------
+* The standard items ``ID TIME EVID AMT CMT RATE II ADDL SS MDV DV``, the
+  covariates ``WT`` and ``CRCL`` and the dosing parameters ``F1``-``F6``,
+  ``ALAG1``-``ALAG6``, ``R1``-``R6``, ``D1``-``D6`` are case-insensitive
+  (``amt``, ``Crcl``, ``alag1`` are read as ``AMT``, ``CRCL``, ``ALAG1``).
+* Model parameters are spelled exactly as in
+  :data:`pkpd.parameters.PARAMETER_INFO` (case-sensitive: ``ka``, ``Kd``,
+  ``CL_r``); a near miss (``KA``) is refused with the right spelling.
+  The covariates are the columns ``WT`` and ``CRCL`` (not ``CrCl`` as a
+  parameter: ``CrCl`` is read as ``CRCL`` since covariates are
+  case-insensitive).
+* A carried column (``carry=``) is matched exactly as written, and copied
+  into the output as text.  Any other column is refused.
+
+Cells
+-----
+An empty cell or ``.`` (NONMEM's missing value) is blank.  In a DataFrame or
+a mapping, ``None`` and NaN are blank too (that is how pandas stores an
+empty cell); in a CSV file the *text* ``nan`` or ``inf`` is refused, as is
+an infinite number in any input.  A parameter or covariate column blank
+before its first value has no value there (the model's typical value
+applies); afterwards a blank keeps the previous value of that subject.
+
+Errors are :class:`pkpd.errors.EventTableError`, one line:
+``<source>: row <n>, <column>: <rule>; got <value>`` with the data row
+number counted from 1 (the first row after the header), the column as
+spelled in the header and the cell as written.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import os
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import EventTableError, ParameterError, show
+from .parameters import COVARIATES, PARAMETER_INFO
+from .records import DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, EventTable, Record, Subject
+
+#: Standard items, in their usual order.
+STANDARD_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DV")
+#: Covariate columns and the parameter-table row of each.
+COVARIATE_COLUMNS = {"WT": "WT", "CRCL": "CrCl"}
+#: Model parameters a column may set (spec names, case-sensitive).
+MODEL_PARAMETERS = tuple(n for n in PARAMETER_INFO if n not in COVARIATES)
+#: Per-compartment dosing parameters: prefix -> (rule, test).
+_DOSING_RULES = {
+    "F": (">= 0", lambda v: v >= 0),
+    "ALAG": (">= 0 (h)", lambda v: v >= 0),
+    "R": ("> 0 (mg/h)", lambda v: v > 0),
+    "D": ("> 0 (h)", lambda v: v > 0),
+}
+#: Every dosing parameter column, F1..F6, ALAG1..ALAG6, R1..R6, D1..D6.
+DOSING_PARAMETERS = tuple(f"{p}{n}" for p in _DOSING_RULES for n in DOSABLE_CMTS)
+_DOSING_RE = re.compile(r"(F|ALAG|R|D)([0-9]+)", re.IGNORECASE)
+_BLANK_TEXT = ("", ".")
+_REQUIRED = ("ID", "TIME")
+
+#: Compartment of each scenario route (docs/event-tables.md).
+ROUTE_CMT = {"oral_ir": 1, "oral_er": 1, "iv_bolus": 2, "iv_infusion": 2,
+             "intrathecal_bolus": 5, "intrathecal_infusion": 5}
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+class _Source:
+    """Where the table came from, for messages."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def error(self, row: int | None, column: str | None, rule: str, got: str) -> EventTableError:
+        where = ", ".join(p for p in ((f"row {row}" if row is not None else "header"), column) if p)
+        return EventTableError(f"{self.label}: {where}: {rule}; got {got}")
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() in _BLANK_TEXT
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:  # pandas.NA, numpy nan of other widths
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _got(value: Any) -> str:
+    """A cell as written, for a message: a number bare, text quoted."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            float(text)
+        except ValueError:
+            return show(value)
+        return text if text else show(value)
+    if isinstance(value, (bool, np.bool_)):
+        return show(value)
+    if isinstance(value, numbers.Real):
+        x = float(value)
+        return _number_text(x)
+    return show(value)
+
+
+def _number_text(x: float) -> str:
+    """Shortest text that reads back as ``x`` exactly (``5`` for 5.0)."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return str(int(x))
+    x = float(x)
+    if math.isfinite(x) and abs(x) < 1e16 and x == int(x):
+        return str(int(x))
+    return repr(x)
+
+
+def _header(names: Sequence[Any], carry: Sequence[str], src: _Source) -> list[tuple[str, str, str]]:
+    """(as written, canonical name, kind) per column; kind: standard, cov, param, dosing, carried."""
+    carry = tuple(carry)
+    out, seen = [], {}
+    for raw in names:
+        name = "" if raw is None else str(raw).strip()
+        upper = name.upper()
+        if not name:
+            raise src.error(None, None, "every column needs a name", show(raw))
+        if name in carry and upper not in _REQUIRED:
+            canon, kind = name, "carried"
+        elif upper in STANDARD_COLUMNS:
+            canon, kind = upper, "standard"
+        elif upper in COVARIATE_COLUMNS:
+            canon, kind = upper, "cov"
+        elif name in MODEL_PARAMETERS:
+            canon, kind = name, "param"
+        elif _DOSING_RE.fullmatch(name):
+            m = _DOSING_RE.fullmatch(name)
+            n = int(m.group(2))
+            if str(n) != m.group(2) or n not in DOSABLE_CMTS:
+                raise src.error(None, name, "unknown column (dosable compartments are 1-6: F1-F6, ALAG1-ALAG6, "
+                                "R1-R6, D1-D6)", show(name))
+            canon, kind = f"{m.group(1).upper()}{n}", "dosing"
+        else:
+            raise src.error(None, name, _unknown_rule(name), show(name))
+        if canon in seen:
+            raise src.error(None, name, f"duplicate column (the same item as column {seen[canon]!r})", show(name))
+        seen[canon] = name
+        out.append((name, canon, kind))
+    for req in _REQUIRED:
+        if req not in seen:
+            raise src.error(None, req, "required column missing", show([n for n, _, _ in out]))
+    return out
+
+
+def _unknown_rule(name: str) -> str:
+    import difflib
+
+    lower = {n.lower(): n for n in MODEL_PARAMETERS}
+    hint = ""
+    if name.lower() in lower:
+        hint = f" (model parameters are case-sensitive: did you mean '{lower[name.lower()]}'?)"
+    else:
+        close = difflib.get_close_matches(name, list(STANDARD_COLUMNS) + list(MODEL_PARAMETERS), n=1)
+        if close:
+            hint = f" (did you mean '{close[0]}'?)"
+    return (f"unknown column{hint}: not a standard item, covariate or model parameter; "
+            "to copy it into the output unchanged, carry it (carry=[...], or --carry NAME)")
+
+
+def _number(value: Any, src: _Source, row: int, col: str) -> float | None:
+    """A finite number, or None for a blank cell."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, str):
+        try:
+            x = float(value.strip())
+        except ValueError:
+            raise src.error(row, col, "must be a number", _got(value)) from None
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise src.error(row, col, "must be a number", _got(value))
+    else:
+        x = float(value)
+    if not math.isfinite(x):
+        raise src.error(row, col, "must be a finite number", _got(value))
+    return x
+
+
+def _integer(value: Any, src: _Source, row: int, col: str, allowed: str, ok) -> int | None:
+    x = _number(value, src, row, col)
+    if x is None:
+        return None
+    if x != int(x) or not ok(int(x)):
+        raise src.error(row, col, f"must be {allowed}", _got(value))
+    return int(x)
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) == int(value):
+        return str(int(value))
+    return str(value)
+
+
+def _carried_text(value: Any) -> str:
+    if _is_blank(value) and not isinstance(value, str):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _number_text(value)
+    return str(value)
+
+
+def _check_value(canon: str, kind: str, x: float, value: Any, src: _Source, row: int, col: str) -> None:
+    if kind == "param":
+        try:
+            PARAMETER_INFO[canon].check(x)
+        except ParameterError:
+            raise src.error(row, col, f"must be {PARAMETER_INFO[canon].rule()} ({PARAMETER_INFO[canon].unit})",
+                            _got(value)) from None
+    elif kind == "cov":
+        info = PARAMETER_INFO[COVARIATE_COLUMNS[canon]]
+        try:
+            info.check(x)
+        except ParameterError:
+            raise src.error(row, col, f"must be {info.rule()} ({info.unit})", _got(value)) from None
+    else:  # dosing
+        prefix = _DOSING_RE.fullmatch(canon).group(1)
+        rule, ok = _DOSING_RULES[prefix]
+        if not ok(x):
+            raise src.error(row, col, f"must be {rule}", _got(value))
+
+
+def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequence[Any]]], src: _Source,
+           carried_names: Sequence[str]) -> EventTable:
+    index = {canon: i for i, (_, canon, _) in enumerate(columns)}
+    spelled = {canon: name for name, canon, _ in columns}
+    valued = [(i, name, canon, kind) for i, (name, canon, kind) in enumerate(columns)
+              if kind in ("cov", "param", "dosing")]
+    carried = [(i, name) for i, (name, _, kind) in enumerate(columns) if kind == "carried"]
+
+    def cell(cells, canon):
+        i = index.get(canon)
+        return None if i is None else cells[i]
+
+    subjects: list[Subject] = []
+    seen: dict[str, int] = {}
+    current: str | None = None
+    records: list[Record] = []
+    values: dict[str, float] = {}
+    last_time = -math.inf
+    last_row = 0
+    any_row = False
+
+    def close():
+        if current is not None:
+            if not records:  # cannot happen from a table, kept for the rule
+                raise src.error(last_row, spelled["ID"], "a subject needs at least one row", show(current))
+            subjects.append(Subject(current, len(subjects) + 1, tuple(records)))
+
+    for row, cells in rows:
+        any_row = True
+        last_row = row
+        raw_id = cell(cells, "ID")
+        if _is_blank(raw_id):
+            raise src.error(row, spelled["ID"], "required (every row belongs to a subject)", _got(raw_id))
+        sid = _id_text(raw_id)
+        if sid != current:
+            if sid in seen:
+                raise src.error(row, spelled["ID"], f"rows of a subject must be contiguous (subject {sid}'s rows "
+                                f"were interrupted after row {seen[sid]})", _got(raw_id))
+            close()
+            current, records, values, last_time = sid, [], {}, -math.inf
+        seen[sid] = row
+
+        raw_t = cell(cells, "TIME")
+        t = _number(raw_t, src, row, spelled["TIME"])
+        if t is None:
+            raise src.error(row, spelled["TIME"], "required (h)", _got(raw_t))
+        if t < 0:
+            raise src.error(row, spelled["TIME"], "must be >= 0 (h)", _got(raw_t))
+        if t < last_time:
+            raise src.error(row, spelled["TIME"], f"must not decrease within a subject (subject {sid}'s previous "
+                            f"row is at {_number_text(last_time)} h; sort the rows by time)", _got(raw_t))
+        last_time = t
+
+        def num(canon, default=0.0):
+            x = _number(cell(cells, canon), src, row, spelled.get(canon, canon))
+            return default if x is None else x
+
+        amt = num("AMT")
+        if amt < 0:
+            raise src.error(row, spelled["AMT"], "must be >= 0 (mg)", _got(cell(cells, "AMT")))
+        evid = _integer(cell(cells, "EVID"), src, row, spelled.get("EVID", "EVID"),
+                        "0, 1, 2, 3 or 4", lambda v: 0 <= v <= 4)
+        if evid is None:
+            evid = DOSE if amt > 0 else OBSERVATION
+        cmt = _integer(cell(cells, "CMT"), src, row, spelled.get("CMT", "CMT"), "an integer", lambda v: True)
+        cmt = 1 if cmt is None else cmt
+        rate = num("RATE")
+        ii = num("II")
+        addl = _integer(cell(cells, "ADDL"), src, row, spelled.get("ADDL", "ADDL"),
+                        "an integer >= 0", lambda v: v >= 0) or 0
+        ss = _integer(cell(cells, "SS"), src, row, spelled.get("SS", "SS"), "0, 1 or 2", lambda v: v in (0, 1, 2)) or 0
+        if ii < 0:
+            raise src.error(row, spelled["II"], "must be >= 0 (h)", _got(cell(cells, "II")))
+        if rate < 0 and rate not in (-1.0, -2.0):
+            raise src.error(row, spelled["RATE"], "must be 0, > 0 (mg/h), -1 (rate R<cmt>) or -2 (duration D<cmt>)",
+                            _got(cell(cells, "RATE")))
+
+        # parameter and covariate columns: last value carried forward
+        for i, name, canon, kind in valued:
+            raw = cells[i]
+            x = _number(raw, src, row, name)
+            if x is None:
+                continue
+            _check_value(canon, kind, x, raw, src, row, name)
+            values[canon] = x
+
+        dose = evid in (DOSE, RESET_DOSE)
+        if dose:
+            if cmt not in DOSABLE_CMTS:
+                raise src.error(row, spelled.get("CMT", "CMT"), "a dose's compartment must be 1-6 (docs/model.md)",
+                                _got(cell(cells, "CMT")))
+            if addl > 0 and not ii > 0:
+                raise src.error(row, spelled["ADDL"], "additional doses need II > 0 (the interval, h)",
+                                _got(cell(cells, "ADDL")))
+            if ss == 1 and not ii > 0 and not (amt == 0 and rate > 0):
+                raise src.error(row, spelled["SS"], "steady state needs II > 0 (the interval, h), or AMT 0 with "
+                                "RATE > 0 for a constant infusion", _got(cell(cells, "SS")))
+            if ss == 2 and not ii > 0:
+                raise src.error(row, spelled["SS"], "steady state needs II > 0 (the interval, h)",
+                                _got(cell(cells, "SS")))
+            for code, prefix in ((-1.0, "R"), (-2.0, "D")):
+                if rate == code and f"{prefix}{cmt}" not in values:
+                    what = "rate" if prefix == "R" else "duration"
+                    raise src.error(row, spelled["RATE"], f"{_number_text(code)} takes the {what} from "
+                                    f"{prefix}{cmt}, which has no value here (add a {prefix}{cmt} column)",
+                                    _got(cell(cells, "RATE")))
+        else:
+            amt, rate, ii, addl, ss = 0.0, 0.0, 0.0, 0, 0
+            cmt = 1
+        carried_values = {name: _carried_text(cells[i]) for i, name in carried}
+        records.append(Record(row=row, time=t, evid=evid, amt=amt, cmt=cmt, rate=rate, ii=ii, addl=addl, ss=ss,
+                              values=dict(values), carried=carried_values))
+    if not any_row:
+        raise EventTableError(f"{src.label}: the table has no data rows (an event table needs a header row and "
+                              "at least one data row); got a header only")
+    close()
+    present = tuple(canon for _, canon, kind in columns if kind in ("cov", "param", "dosing"))
+    return EventTable(tuple(subjects), present, tuple(carried_names), src.label)
+
+
+def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = None) -> EventTable:
+    """Read and check an event table (docs/event-tables.md).
+
+    Parameters
+    ----------
+    source : str, PathLike, pandas.DataFrame or mapping
+        A CSV file with a header row; a DataFrame; or a mapping of column
+        name to a sequence of cells (all of one length).
+    carry : sequence of str
+        Columns to copy unchanged into the output (matched as spelled).
+    name : str, optional
+        The label of the table in messages (default: the path,
+        ``'<DataFrame>'`` or ``'<table>'``).
+
+    Returns
+    -------
+    EventTable
+
+    Raises
+    ------
+    EventTableError
+        Any rule of the contract broken; one line naming the row, column and value.
+    """
+    if isinstance(carry, str):
+        carry = (carry,)
+    carry = tuple(str(c) for c in carry)
+    if isinstance(source, (str, bytes, os.PathLike)):
+        path = os.fsdecode(source)
+        src = _Source(name or path)
+        return _read_csv(path, carry, src)
+    if _is_dataframe(source):
+        src = _Source(name or "<DataFrame>")
+        names = list(source.columns)
+        cols = [source.iloc[:, i].tolist() for i in range(len(names))]
+        return _from_columns(names, cols, carry, src)
+    if isinstance(source, Mapping):
+        src = _Source(name or "<table>")
+        names = list(source.keys())
+        cols = []
+        for key in names:
+            col = source[key]
+            if isinstance(col, (str, bytes)) or not hasattr(col, "__len__"):
+                raise src.error(None, str(key), "must be a sequence of cells", show(col))
+            cols.append(list(col))
+        return _from_columns(names, cols, carry, src)
+    raise EventTableError(f"{name or '<table>'}: source: must be a CSV path, a pandas DataFrame or a mapping of "
+                          f"columns; got {type(source).__name__}")
+
+
+def _is_dataframe(obj) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "iloc") and hasattr(obj, "columns")
+
+
+def _from_columns(names, cols, carry, src) -> EventTable:
+    if not names:
+        raise EventTableError(f"{src.label}: the table is empty (an event table needs columns ID and TIME and "
+                              "at least one row); got no columns")
+    columns = _header(names, carry, src)
+    lengths = {len(c) for c in cols}
+    if len(lengths) > 1:
+        for name, c in zip(names, cols):
+            if len(c) != len(cols[0]):
+                raise src.error(None, str(name), f"every column must have {len(cols[0])} cells (as column "
+                                f"{str(names[0])!r})", f"{len(c)} cells")
+    rows = ((i + 1, [c[i] for c in cols]) for i in range(len(cols[0])))
+    carried_names = tuple(n for n, _, k in columns if k == "carried")
+    return _build(columns, rows, src, carried_names)
+
+
+def _read_csv(path: str, carry, src: _Source) -> EventTable:
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise EventTableError(f"{src.label}: no such file; got {show(path)}") from None
+    except IsADirectoryError:
+        raise EventTableError(f"{src.label}: is a folder, not a CSV file; got {show(path)}") from None
+    except OSError as exc:
+        raise EventTableError(f"{src.label}: cannot be read ({exc.strerror}); got {show(path)}") from None
+    with fh:
+        try:
+            text = fh.read()
+        except UnicodeDecodeError as exc:
+            raise EventTableError(f"{src.label}: must be UTF-8 text; got byte {exc.object[exc.start]:#04x} "
+                                  f"at offset {exc.start}") from None
+    reader = csv.reader(text.splitlines())
+    header = None
+    header_line = 0
+    for cells in reader:
+        if cells and any(c.strip() for c in cells):
+            header, header_line = cells, reader.line_num
+            break
+    if header is None:
+        raise EventTableError(f"{src.label}: empty file (an event table needs a header row and at least one "
+                              "data row); got no header")
+    columns = _header(header, carry, src)
+    width = len(header)
+
+    def rows():
+        for cells in reader:
+            row = reader.line_num - header_line
+            if not cells or not any(c.strip() for c in cells):
+                continue  # blank lines are skipped (they still count in row numbers)
+            if len(cells) != width:
+                raise src.error(row, None, f"must have {width} cells, as the header has", f"{len(cells)} cells")
+            yield row, cells
+
+    carried_names = tuple(n for n, _, k in columns if k == "carried")
+    try:
+        return _build(columns, rows(), src, carried_names)
+    except csv.Error as exc:
+        raise EventTableError(f"{src.label}: row {reader.line_num - header_line}: not valid CSV; got {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def _parameter_columns(scenario, population) -> list[str]:
+    """Model parameters written as columns: those any arm changes from the default,
+    and those with a random effect (``CL`` is written as CL_nr and CL_r)."""
+    names = set()
+    for arm in scenario.arms:
+        for key, value in arm.parameters.as_dict().items():
+            if value != PARAMETER_INFO[key].default:
+                names.add(key)
+    for key in population.eta:
+        names.update(("CL_nr", "CL_r") if key == "CL" else (key,))
+    return [n for n in MODEL_PARAMETERS if n in names]
+
+
+def _individual(arm, population, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-subject values of the parameter columns: the arm's typical value times exp(eta).
+
+    The covariate model (WT, CRCL) is not applied here: the engine applies it
+    to a column's value as to a typical value.  A random effect on ``CL``
+    multiplies both CL_nr and CL_r (the same total clearance).
+    """
+    typical = arm.parameters.as_dict()
+    out = {}
+    for n in names:
+        v = np.full(population.n, typical[n])
+        if n in population.eta:
+            v = v * np.exp(population.eta[n])
+        if n in ("CL_nr", "CL_r") and "CL" in population.eta:
+            v = v * np.exp(population.eta["CL"])
+        out[n] = v
+    return out
+
+
+def scenario_to_event_table(scenario) -> dict[str, list]:
+    """A scenario as the columns of an event table (docs/event-tables.md, "Out").
+
+    Every arm, subject and dose: subjects are numbered 1, 2, ... across the
+    arms (arm by arm), with a carried column ``ARM`` naming the arm; doses
+    repeating at a fixed interval are one row with ADDL and II; every CMT 1
+    dose row sets F1 (F_ir, or F_er with RATE -2 and D1 = D_er for
+    extended release); an infusion is a dose row with RATE (mg/h) and AMT =
+    rate x duration; observation rows (EVID 0) lie on the scenario's output
+    grid, after any dose at the same time (so they report the state just
+    after it, as the scenario's own output does); WT and CRCL are the
+    subject's sampled covariates (or the arm's fixed ones), and the model
+    parameters the scenario changes (or gives a random effect) are columns.
+
+    Returns
+    -------
+    dict of str to list
+        Ordered columns; None is a blank cell.
+    """
+    from .simulate import output_times
+
+    population = scenario.subjects.population()
+    n = population.n
+    duration = scenario.duration_h
+    grid = output_times(duration, scenario.output_step_h)
+    pnames = _parameter_columns(scenario, population)
+    any_er = any(d.route == "oral_er" for arm in scenario.arms for d in arm.regimen.doses)
+    any_oral = any(ROUTE_CMT[d.route] == 1 for arm in scenario.arms for d in arm.regimen.doses)
+    names = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "WT", "CRCL", *pnames]
+    if any_oral:
+        names.append("F1")
+    if any_er:
+        names.append("D1")
+    names.append("ARM")
+    cols: dict[str, list] = {k: [] for k in names}
+
+    for a, arm in enumerate(scenario.arms):
+        p = arm.parameters
+        ind = _individual(arm, population, pnames)
+        wt = population.weight_kg if arm.weight_kg is None else np.full(n, arm.weight_kg)
+        cr = population.crcl_ml_min if arm.crcl_ml_min is None else np.full(n, arm.crcl_ml_min)
+        # the arm's dose rows, then its observations: (time, order, fields)
+        events = []
+        for d in arm.regimen.doses:
+            times = d.times_h(duration)
+            if times.size == 0:
+                continue
+            row = {"EVID": 1, "AMT": d.amount_mg, "CMT": ROUTE_CMT[d.route], "RATE": 0.0,
+                   "II": d.every_h if times.size > 1 else 0.0, "ADDL": int(times.size - 1)}
+            if d.route == "oral_ir":
+                row["F1"] = "F_ir"
+            elif d.route == "oral_er":
+                row["F1"], row["RATE"], row["D1"] = "F_er", -2.0, "D_er"
+            events.append((float(times[0]), 0, row))
+        for inf in arm.regimen.infusions:
+            if inf.start_h > duration:
+                continue
+            rate = inf.rate_mg_per_h
+            events.append((inf.start_h, 0, {"EVID": 1, "AMT": rate * (inf.stop_h - inf.start_h),
+                                            "CMT": ROUTE_CMT[inf.route], "RATE": rate, "II": 0.0, "ADDL": 0}))
+        for t in grid:
+            events.append((float(t), 1, {"EVID": 0}))
+        events.sort(key=lambda e: (e[0], e[1]))  # stable: doses in regimen order, then the observation
+        for i in range(n):
+            sid = a * n + i + 1
+            for t, _, row in events:
+                cols["ID"].append(sid)
+                cols["TIME"].append(t)
+                for k in ("EVID", "AMT", "CMT", "RATE", "II", "ADDL"):
+                    cols[k].append(row.get(k))
+                cols["WT"].append(float(wt[i]))
+                cols["CRCL"].append(float(cr[i]))
+                for k in pnames:
+                    cols[k].append(float(ind[k][i]))
+                for k, src_name in (("F1", row.get("F1")), ("D1", row.get("D1"))):
+                    if k in cols:
+                        if src_name is None:
+                            cols[k].append(None)
+                        elif src_name in ind:
+                            cols[k].append(float(ind[src_name][i]))
+                        else:
+                            cols[k].append(float(getattr(p, src_name)))
+                cols["ARM"].append(arm.name)
+    return cols
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if any(c in value for c in ',"\n\r'):
+            return '"' + value.replace('"', '""') + '"'
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return _number_text(value)
+
+
+def format_event_table(columns: Mapping[str, Sequence[Any]]) -> str:
+    """The CSV text of an event table's columns (None or NaN: an empty cell).
+
+    Numbers are written exactly (the shortest text that reads back as the
+    same double: at least the 10 significant digits the contract asks, and
+    whole numbers without a decimal point).
+    """
+    names = list(columns)
+    data = [columns[k] for k in names]
+    n = len(data[0]) if data else 0
+    lines = [",".join(_cell(k) for k in names)]
+    for i in range(n):
+        lines.append(",".join(_cell(c[i]) for c in data))
+    return "\n".join(lines) + "\n"
+
+
+def write_event_table(columns: Mapping[str, Sequence[Any]], path) -> str:
+    """Write :func:`format_event_table` to ``path`` atomically; returns the path."""
+    from .files import AtomicFile
+
+    text = format_event_table(columns)
+    with AtomicFile(path) as fh:
+        fh.write(text)
+    return os.fspath(path)
+
+
+def format_output_table(columns: Mapping[str, Sequence[Any]]) -> str:
+    """The CSV text of an engine's output columns (rule 11): numbers ``%.10g``, text as is."""
+    from .files import NUMBER_FORMAT
+
+    names = list(columns)
+    data = [list(np.asarray(columns[k]).tolist()) if not isinstance(columns[k], list) else columns[k]
+            for k in names]
+    n = len(data[0]) if data else 0
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, str):
+            return _cell(v)
+        if isinstance(v, (bool, np.bool_)):
+            return str(int(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        x = float(v)
+        return "" if math.isnan(x) else NUMBER_FORMAT % x
+
+    lines = [",".join(_cell(str(k)) for k in names)]
+    for i in range(n):
+        lines.append(",".join(cell(c[i]) for c in data))
+    return "\n".join(lines) + "\n"
+
+
+def write_output_table(columns: Mapping[str, Sequence[Any]], path) -> str:
+    """Write :func:`format_output_table` to ``path`` atomically; returns the path."""
+    from .files import AtomicFile
+
+    text = format_output_table(columns)
+    with AtomicFile(path) as fh:
+        fh.write(text)
+    return os.fspath(path)

@@ -1,0 +1,604 @@
+"""The event-table engine: simulate an :class:`~pkpd.records.EventTable`.
+
+Rules are those of docs/event-tables.md (NONMEM's).  Design:
+
+* **Segments.**  Each subject's timeline is cut at every record where
+  something other than an additive input happens: a reset (EVID 3, 4, or
+  SS = 1), a steady state (SS = 1, 2), a change of a value that enters the
+  equations (a parameter, WT or CRCL), and a dose record that follows an
+  output record at the same TIME (the output must see the state before it).
+  Within a segment the subject's coefficients are constant and everything is
+  additive, so a segment is one call of :func:`pkpd.solver.integrate` from an
+  initial state (linear ``x0``, slow ``y0``) with a :class:`pkpd.events.Schedule`
+  of the boluses and rate windows that fall in it.  Pending inputs (lagged
+  doses, ADDL copies, infusions and steady-state tails) belong to the
+  subject, not the segment: what a segment does not reach carries over.
+* **Batching.**  Subjects without any cut (no reset, no steady state, no
+  value change, no dose after an output at the same time) form one segment
+  each from time 0 and are integrated together in one batch on one shared
+  grid, as :func:`pkpd.simulate` does.  Subjects with cuts are grouped by
+  record structure (the same TIME, EVID and SS on every record and value
+  changes on the same records; amounts, rates, II, ADDL, lags and values
+  may differ) and each group runs its segments in lock step, one batch per
+  segment.
+* **Steady states** (:mod:`pkpd.steady_state`): linear part exact from the
+  matrix exponential; slow part by Newton on the period map.  An SS = 1
+  record resets the subject, so its slow steady state depends on the record
+  and the values in force only: all of them are solved first, in batches of
+  records with the same dose timing.
+
+A value that changes on a record takes effect after the record's own event
+(rule 10): the readouts of an output row use the values in force before it.
+Dose parameters (F, ALAG, R, D of the dose's compartment) are those of the
+dose record itself; F1 defaults to F_ir and ALAG1 to t_lag, other Fn to 1
+and ALAGn to 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
+from typing import Mapping
+
+import numpy as np
+
+from . import events, model, steady_state
+from .errors import ParameterError, RegimenError, SolverError
+from .parameters import Parameters, default_parameters
+from .population import Population
+from .records import DOSE, RESET, RESET_DOSE, EventTable, Record
+from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .steady_state import NL, NS, Dosing
+from .units import TIME_TOLERANCE_H
+
+READOUTS = model.READOUTS
+_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(Parameters))
+#: Values that enter the equations: a change of one cuts a segment.
+_EQUATION_KEYS = _PARAM_NAMES + ("WT", "CRCL")
+#: States the readouts read.
+_READ_STATES = tuple(dict.fromkeys(s for r in READOUTS for s in model.READOUT_STATES[r]))
+_READ_ROWS = tuple(i for i, s in enumerate(model.LINEAR_STATES) if s in _READ_STATES)
+_TOL = TIME_TOLERANCE_H
+#: Individual parameters the readouts read, and the covariates reported.
+_ROW_KEYS = ("V_c", "V_lum", "V_csf", "Kd", "g", "tau", "EC50_cns", "n_cns", "WT", "CrCl")
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """The output rows of a simulated event table (EVID 0 and 2), in file order.
+
+    Attributes
+    ----------
+    subject_id : ndarray of object
+        ID as written in the table.
+    number : ndarray of int
+        Subject position in the table, from 1.
+    row : ndarray of int
+        Data row number of the record (first row after the header is 1).
+    time_h, evid : ndarray
+        TIME (h) and EVID of the record.
+    readouts : mapping of str to ndarray
+        Every readout of :data:`pkpd.model.READOUTS`, in spec order.
+    covariates : mapping of str to ndarray
+        ``WT`` (kg) and ``CRCL`` (mL/min) in force for the readouts.
+    carried : mapping of str to ndarray of object
+        Carried columns, as text.
+    """
+
+    subject_id: np.ndarray
+    number: np.ndarray
+    row: np.ndarray
+    time_h: np.ndarray
+    evid: np.ndarray
+    readouts: Mapping[str, np.ndarray]
+    covariates: Mapping[str, np.ndarray]
+    carried: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.time_h.size)
+
+    def to_columns(self) -> "OrderedDict[str, np.ndarray]":
+        """Columns ID, TIME, EVID, the readouts, WT, CRCL, then the carried columns."""
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        out["ID"] = self.subject_id
+        out["TIME"] = self.time_h
+        out["EVID"] = self.evid
+        for name in READOUTS:
+            out[name] = self.readouts[name]
+        out["WT"] = self.covariates["WT"]
+        out["CRCL"] = self.covariates["CRCL"]
+        for name, col in self.carried.items():
+            out[name] = col
+        return out
+
+
+class _Individuals:
+    """Individual parameters from the values in force, cached by value."""
+
+    def __init__(self, base: Parameters):
+        self._base = base
+        self._params: dict = {}
+
+    @staticmethod
+    def key(values: Mapping[str, float]) -> tuple:
+        return tuple(values.get(k) for k in _EQUATION_KEYS)
+
+    def _parameters(self, values) -> Parameters:
+        over = tuple((k, float(values[k])) for k in _PARAM_NAMES if k in values)
+        p = self._params.get(over)
+        if p is None:
+            p = self._params[over] = self._base.replace(**dict(over)) if over else self._base
+        return p
+
+    def batch(self, values_list) -> dict[str, np.ndarray]:
+        """Individual parameters, arrays (n,), one subject per mapping of values."""
+        n = len(values_list)
+        groups: dict = {}
+        for i, v in enumerate(values_list):
+            groups.setdefault(tuple((k, float(v[k])) for k in _PARAM_NAMES if k in v), []).append(i)
+        out: dict[str, np.ndarray] = {}
+        for members in groups.values():
+            idx = np.asarray(members)
+            vals = [values_list[i] for i in members]
+            pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in vals]),
+                             crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in vals]))
+            ind = model.individual_parameters(self._parameters(vals[0]), pop)
+            for k, a in ind.items():
+                if k not in out:
+                    out[k] = np.empty(n)
+                out[k][idx] = a
+        return out
+
+
+def _dosing(rec: Record, ind: Mapping[str, np.ndarray]) -> Dosing:
+    """The dose of a record with its compartment's F, ALAG, R, D (read at the record)."""
+    c = rec.cmt
+    v = rec.values
+    f = float(v.get(f"F{c}", ind["F_ir"][0] if c == 1 else 1.0))
+    lag = float(v.get(f"ALAG{c}", ind["t_lag"][0] if c == 1 else 0.0))
+    amount = f * rec.amt
+    rate = duration = 0.0
+    if rec.rate > 0:
+        rate, duration = rec.rate, amount / rec.rate
+    elif rec.rate == -1:
+        rate = float(v.get(f"R{c}", math.nan))
+        if not rate > 0:
+            raise RegimenError(f"row {rec.row}: RATE -1 needs R{c} > 0; got {rate!r}")
+        duration = amount / rate
+    elif rec.rate == -2:
+        duration = float(v.get(f"D{c}", math.nan))
+        if not duration >= 0:
+            raise RegimenError(f"row {rec.row}: RATE -2 needs D{c} >= 0; got {duration!r}")
+        rate = amount / duration if duration > 0 else 0.0  # a zero duration is a bolus
+    return Dosing(state=c - 1, amount=amount, lag=lag, rate=rate, duration=duration)
+
+
+def _expand(rec: Record, dose: Dosing, boluses: list, windows: list) -> None:
+    """Add a dose record's dose and its ADDL copies to the pending inputs."""
+    for k in range(int(rec.addl) + 1):
+        t = rec.time + k * rec.ii + dose.lag
+        if dose.is_infusion:
+            if dose.duration > 0:
+                windows.append([t, t + dose.duration, dose.state, dose.rate])
+        elif dose.amount > 0:
+            boluses.append([t, dose.state, dose.amount, False])
+
+
+def _schedule(n, boluses, windows) -> events.Schedule:
+    """``boluses``: (subject, state, time, amount); ``windows``: (subject, input, start, stop, rate)."""
+    b = np.asarray(boluses, float).reshape(-1, 4)
+    w = np.asarray(windows, float).reshape(-1, 5)
+    return events.Schedule(n, b[:, 0].astype(int), b[:, 1].astype(int), b[:, 2], b[:, 3],
+                           w[:, 0].astype(int), w[:, 1].astype(int), w[:, 2], w[:, 3], w[:, 4])
+
+
+def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, max_step_h, who=""):
+    """One segment for a batch: states at ``marks`` (sorted union of out_times, t0, t1).
+
+    Returns (marks, x_rec (len(record_rows), T, n), y_rec (NS, T, n)).
+    """
+    marks = np.unique(np.concatenate([np.asarray(out_times, float), [t0, t1]]))
+    if marks.size > 1:
+        marks = marks[np.concatenate([[True], np.diff(marks) > _TOL])]
+    A, B = model.linear_system(ind)
+    ev = schedule.times()
+    ev = ev[(ev >= t0 - _TOL) & (ev <= t1 + _TOL)]
+    nodes, idx = time_grid(marks, ev, max_step_h, fastest_rate(A))
+    jumps, inputs = schedule.solver_input(nodes, node_of)
+    memo: dict = {}
+    system = SemiLinearSystem(A=A, B=B, n_slow=NS,
+                              coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo),
+                              coupled_rows=model.COUPLED_STATES)
+    try:
+        x_rec, y_rec = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=idx,
+                                 record_rows=record_rows, y0=y0, x0=x0)
+    except NonFiniteError as exc:
+        raise SolverError(f"{who}the solution became non-finite on [{t0:g}, {t1:g}] h "
+                          f"(system {int(exc.systems[0])})") from None
+    return marks, x_rec, y_rec
+
+
+class _Outputs:
+    """Where output rows collect their states and parameters before the readouts."""
+
+    def __init__(self, n_rows: int):
+        self.states = {s: np.zeros(n_rows) for s in _READ_STATES}
+        self.ind: dict[str, np.ndarray] = {}
+        self.n = n_rows
+
+    def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
+        for s in _READ_STATES:
+            self.states[s][pos] = states[s]
+        for k, v in ind.items():
+            if k not in self.ind:
+                self.ind[k] = np.zeros(self.n)
+            self.ind[k][pos] = v
+
+
+def _same_equations(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Do two mappings of values in force agree on every value that enters the equations?"""
+    return a is b or a == b or _Individuals.key(a) == _Individuals.key(b)
+
+
+_GET = {name: attrgetter(name) for name in ("evid", "time", "row", "ss", "values")}
+
+
+@dataclass
+class _Scan:
+    """One subject's records seen at once: does it need segments, and its outputs and doses."""
+
+    cut: bool
+    out_index: np.ndarray  # positions of the output records (EVID 0 and 2) in the subject
+    times: np.ndarray  # TIME of every record
+    evids: np.ndarray
+    rows: np.ndarray
+    doses: list  # dose records (EVID 1 and 4)
+
+
+def _scan_all(subjects) -> tuple[list[_Scan], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every subject's records seen at once (non-empty subjects, in order).
+
+    A subject needs segments (``cut``) when anything but additive inputs from
+    one start happens: a reset, a steady state, a change of an equation
+    value, a dose record after an output record at the same time.  Returns
+    the scans, and the output rows' positions in the concatenated records:
+    ``is_out`` (bool per record), ``rows``, ``times``, ``evids`` (per record).
+    """
+    lengths = np.array([len(s.records) for s in subjects], dtype=int)
+    recs = list(chain.from_iterable(s.records for s in subjects))
+    n = len(recs)
+    evids = np.fromiter(map(_GET["evid"], recs), dtype=int, count=n)
+    times = np.fromiter(map(_GET["time"], recs), dtype=float, count=n)
+    rows = np.fromiter(map(_GET["row"], recs), dtype=int, count=n)
+    starts = np.cumsum(lengths) - lengths
+    subject_of = np.repeat(np.arange(len(subjects)), lengths)
+    is_out = (evids == 0) | (evids == 2)
+    dose_index = np.flatnonzero((evids == DOSE) | (evids == RESET_DOSE))
+    cut = np.zeros(len(subjects), bool)
+    cut[subject_of[(evids == RESET) | (evids == RESET_DOSE)]] = True
+    if dose_index.size:
+        ss = np.fromiter((recs[j].ss for j in dose_index), dtype=int, count=dose_index.size)
+        cut[subject_of[dose_index[ss != 0]]] = True
+        prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))[dose_index]
+        after_out = (prev_out >= starts[subject_of[dose_index]]) & (
+            np.abs(times[np.maximum(prev_out, 0)] - times[dose_index]) <= _TOL)
+        cut[subject_of[dose_index[after_out]]] = True
+    values = list(map(_GET["values"], recs))
+    for i in np.flatnonzero(~cut):
+        a, b = int(starts[i]), int(starts[i] + lengths[i])
+        first = values[a]
+        if values[a:b].count(first) != b - a:
+            key = _Individuals.key(first)
+            cut[i] = any(_Individuals.key(v) != key for v in values[a:b] if v != first)
+    dose_bounds = np.searchsorted(dose_index, np.append(starts, n))
+    scans = []
+    for i in range(len(subjects)):
+        a, b = int(starts[i]), int(starts[i] + lengths[i])
+        scans.append(_Scan(bool(cut[i]), np.flatnonzero(is_out[a:b]), times[a:b], evids[a:b], rows[a:b],
+                           [recs[j] for j in dose_index[dose_bounds[i]:dose_bounds[i + 1]]]))
+    return scans, is_out, rows, times, evids
+
+
+def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
+    """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record).
+
+    ``scans[i]``: the :class:`_Scan` of subject i; ``bases[i]``:
+    position of its first output row in the result.
+    """
+    n = len(subjects)
+    ind = cache.batch([s.records[0].values for s in subjects])
+    # every dose record as one row (subject, time, II, copies, lag, state, amount, rate, duration)
+    dose_rows = []
+    for i, scan in enumerate(scans):
+        if scan.doses:
+            ind_i = {"F_ir": ind["F_ir"][i : i + 1], "t_lag": ind["t_lag"][i : i + 1]}
+            for rec in scan.doses:
+                d = _dosing(rec, ind_i)
+                dose_rows.append((i, rec.time, rec.ii, int(rec.addl) + 1, d.lag, d.state, d.amount, d.rate, d.duration))
+    d = np.array(dose_rows, float).reshape(-1, 9)
+    copies = d[:, 3].astype(int)
+    k = np.arange(copies.sum()) - np.repeat(np.cumsum(copies) - copies, copies)  # copy number 0..ADDL
+    e = np.repeat(d, copies, axis=0)
+    start = e[:, 1] + k * e[:, 2] + e[:, 4]
+    infusion = e[:, 7] > 0
+    bol = ~infusion & (e[:, 6] > 0)
+    win = infusion & (e[:, 8] > 0)
+    boluses = np.stack([e[bol, 0], e[bol, 5], start[bol], e[bol, 6]], axis=1)
+    windows = np.stack([e[win, 0], e[win, 5], start[win], start[win] + e[win, 8], e[win, 7]], axis=1)
+    t0 = min(0.0, min(s.records[0].time for s in subjects))
+    t1 = max(s.records[-1].time for s in subjects)
+    sched = _schedule(n, boluses, windows)
+    # inputs after the last record matter to nothing
+    keep = sched.bolus_time <= t1 + _TOL
+    live = sched.rate_start < t1
+    sched = dataclasses.replace(
+        sched, bolus_subject=sched.bolus_subject[keep], bolus_state=sched.bolus_state[keep],
+        bolus_time=sched.bolus_time[keep], bolus_amount=sched.bolus_amount[keep],
+        rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
+        rate_start=sched.rate_start[live], rate_stop=np.minimum(sched.rate_stop[live], t1),
+        rate_value=sched.rate_value[live])
+    out_pos = np.concatenate([np.arange(b, b + sc.out_index.size) for b, sc in zip(bases, scans)])
+    if out_pos.size == 0:
+        return
+    first = scans[0].times[scans[0].out_index]
+    if all(sc.out_index.size == first.size and np.array_equal(sc.times[sc.out_index], first) for sc in scans):
+        # every subject has the same output times (a scenario written as a table): a transpose, no gather
+        marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, first, _READ_ROWS, max_step_h)
+        k = np.searchsorted(marks, first - _TOL, side="left")
+        states = {model.LINEAR_STATES[r]: x_rec[j][k].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
+        states.update({s: y_rec[j][k].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
+        outputs.put(out_pos, states, {kk: np.repeat(ind[kk], first.size) for kk in _ROW_KEYS})
+        return
+    out_times = np.concatenate([sc.times[sc.out_index] for sc in scans])
+    who = np.repeat(np.arange(n), [sc.out_index.size for sc in scans])
+    marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times, _READ_ROWS, max_step_h)
+    k = np.searchsorted(marks, out_times - _TOL, side="left")
+    states = {model.LINEAR_STATES[r]: x_rec[j][k, who] for j, r in enumerate(_READ_ROWS)}
+    states.update({s: y_rec[j][k, who] for j, s in enumerate(model.SLOW_STATES)})
+    outputs.put(out_pos, states, {kk: ind[kk][who] for kk in _ROW_KEYS})
+
+
+class _Group:
+    """Subjects with the same record structure, run segment by segment in lock step.
+
+    The subjects of a group have the same TIME, EVID and SS on every record
+    and change equation values on the same records, so they share their
+    segments (amounts, rates, II, ADDL, lags and values may differ).
+    """
+
+    def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h, changes, slow_ss):
+        self.subjects, self.positions, self.cache, self.outputs = subjects, positions, cache, outputs
+        self.slow_ss = slow_ss  # per subject: record index -> periodic slow states
+        self.changes = changes  # records whose new equation values take effect after their event
+        self.max_step_h = max_step_h
+        self.n = len(subjects)
+        self.boluses: list = []  # [time, state, amount, applied, subject]
+        self.windows: list = []  # [start, stop, input, rate, subject]
+        ids = [s.id for s in subjects]
+        self.who = f"subject {ids[0]}: " if self.n == 1 else f"subjects {', '.join(ids[:5])}{'...' * (self.n > 5)}: "
+
+    def _records(self, j: int) -> list:
+        return [s.records[j] for s in self.subjects]
+
+    def run(self) -> None:
+        recs = self.subjects[0].records
+        self.ind = self.cache.batch([r.values for r in self._records(0)])
+        self.t0 = min(0.0, recs[0].time)
+        self.x0 = np.zeros((NL, self.n))
+        self.y0 = np.zeros((NS, self.n))
+        self.seg_out: list[int] = []
+        for j, rec in enumerate(recs):
+            t = rec.time
+            cut = rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss) or (
+                rec.is_dose and any(abs(recs[o].time - t) <= _TOL for o in self.seg_out))
+            if cut:
+                self._close(t)
+                if rec.evid in (RESET, RESET_DOSE) or (rec.is_dose and rec.ss == 1):
+                    self._reset(t)
+                if rec.is_dose and rec.ss:
+                    for i, r in enumerate(self._records(j)):
+                        self._steady_state(i, r, j)
+            if rec.is_output:
+                self.seg_out.append(j)
+            if rec.is_dose:
+                group = self._records(j)
+                ind_j = self.cache.batch([r.values for r in group])
+                for i, r in enumerate(group):
+                    if r.ss == 1 and r.ii == 0:  # rule 7: the constant infusion stops here
+                        continue
+                    b: list = []
+                    w: list = []
+                    _expand(r, _dosing(r, {"F_ir": ind_j["F_ir"][i : i + 1], "t_lag": ind_j["t_lag"][i : i + 1]}), b, w)
+                    self.boluses += [x + [i] for x in b]
+                    self.windows += [x + [i] for x in w]
+            if j in self.changes:
+                self._close(t)
+                self.ind = self.cache.batch([r.values for r in self._records(j)])
+        self._close(recs[-1].time)
+
+    def _close(self, t1: float) -> None:
+        """Integrate the open segment up to ``t1``: record its outputs, carry the state."""
+        t0 = self.t0
+        due = [b for b in self.boluses if not b[3] and b[0] <= t1 + _TOL]
+        for b in due:
+            b[3] = True
+        wins = [(max(w[0], t0), min(w[1], t1), w[2], w[3], w[4]) for w in self.windows]
+        wins = [w for w in wins if w[1] > w[0] + _TOL]
+        out = self.seg_out
+        if t1 - t0 <= _TOL:  # nothing to integrate: only the boluses landing now
+            x = self.x0.copy()
+            for b in due:
+                x[b[1], b[4]] += b[2]
+            self._record(out, {model.LINEAR_STATES[r]: np.broadcast_to(x[r], (len(out), self.n)) for r in range(NL)},
+                         {s: np.broadcast_to(self.y0[i], (len(out), self.n)) for i, s in enumerate(model.SLOW_STATES)})
+            self.x0 = x
+        else:
+            sched = _schedule(self.n, [(b[4], b[1], max(b[0], t0), b[2]) for b in due],
+                              [(w[4], w[2], w[0], w[1], w[3]) for w in wins])
+            times = [self.subjects[0].records[o].time for o in out]
+            marks, x_rec, y_rec = _integrate(self.ind, t0, t1, self.x0, self.y0, sched, times,
+                                             tuple(range(NL)), self.max_step_h, self.who)
+            k = np.searchsorted(marks, np.asarray(times, float) - _TOL, side="left")
+            self._record(out, {s: x_rec[r][k] for r, s in enumerate(model.LINEAR_STATES)},
+                         {s: y_rec[i][k] for i, s in enumerate(model.SLOW_STATES)})
+            self.x0 = x_rec[:, -1, :].copy()
+            self.y0 = y_rec[:, -1, :].copy()
+        self.t0 = t1
+        self.seg_out = []
+
+    def _record(self, out, lin, slow) -> None:
+        """Store the states (len(out), n) of the segment's output records."""
+        if not out:
+            return
+        states = {k: np.asarray(v).reshape(-1) for k, v in {**lin, **slow}.items()}
+        pos = np.array([[self.positions[i][o] for i in range(self.n)] for o in out]).reshape(-1)
+        ind = {k: np.broadcast_to(self.ind[k], (len(out), self.n)).reshape(-1) for k in _ROW_KEYS}
+        self.outputs.put(pos, states, ind)
+
+    def _reset(self, t: float) -> None:
+        """Rule 9: every state to its t = 0 value; infusions running at t stop; later inputs still come."""
+        self.x0 = np.zeros((NL, self.n))
+        self.y0 = np.zeros((NS, self.n))
+        for w in self.windows:
+            if w[0] <= t + _TOL and w[1] > t:
+                w[1] = t
+
+    def _steady_state(self, i: int, rec: Record, j: int) -> None:
+        """Rules 5-8: the steady state of subject ``i``'s record at its time."""
+        ind = {k: v[i : i + 1] for k, v in self.ind.items()}
+        A, B = model.linear_system(ind)
+        A, B = A[..., 0], B[..., 0]
+        dose = _dosing(rec, self.cache.batch([rec.values]))
+        if rec.ii == 0:  # rule 7: constant infusion at RATE
+            rate = dose.rate if dose.rate > 0 else rec.rate
+            x = steady_state.constant_linear(A, B, dose.state, rate)
+            if rec.ss == 1:
+                self.x0[:, i] = x
+                self.y0[:, i] = steady_state.constant_slow(x, ind)
+            else:
+                self.x0[:, i] += x
+            return
+        x = steady_state.periodic_linear(A, B, dose, rec.ii)
+        if rec.ss == 1:
+            self.x0[:, i] = x
+            y = self.slow_ss[i].get(j)
+            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
+        else:  # rule 8: linear states add; the slow states keep their values
+            x[model.ELIM] = 0.0
+            self.x0[:, i] += x
+        for stop, rate in steady_state.tails(dose, rec.ii):
+            self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
+
+
+def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
+    """The slow states of every SS = 1 record of a periodic regimen, computed in batches.
+
+    An SS = 1 record resets the subject, so its steady state depends only on
+    the record and the values in force before it: all of them are found
+    first, grouped by dose timing, and solved together.  Returns
+    ``{subject number: {record index: slow states (NS,)}}``.
+    """
+    jobs: dict = {}
+    for subj in subjects:
+        prev = subj.records[0].values
+        for j, rec in enumerate(subj.records):
+            if rec.is_dose and rec.ss == 1 and rec.ii > 0:
+                ind = cache.batch([prev])
+                dose = _dosing(rec, cache.batch([rec.values]))
+                key = (rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration)
+                jobs.setdefault(key, []).append((subj.number, j, ind, dose))
+            prev = rec.values
+    out: dict = {}
+    for (ii, *_), items in jobs.items():
+        inds = [it[2] for it in items]
+        ind = {k: np.concatenate([i[k] for i in inds]) for k in inds[0]}
+        xs = []
+        for i in inds:
+            A, B = model.linear_system(i)
+            xs.append(steady_state.periodic_linear(A[..., 0], B[..., 0], items[len(xs)][3], ii))
+        y = steady_state.periodic_slow_batch(ind, np.stack(xs, axis=1), [it[3] for it in items], ii, max_step_h)
+        for c, (number, j, _, _) in enumerate(items):
+            out.setdefault(number, {})[j] = y[:, c]
+    return out
+
+
+def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5) -> TableResult:
+    """Simulate every subject of an event table; one output row per EVID 0 and 2 record.
+
+    Parameters
+    ----------
+    table : EventTable
+        Normalised records (from :mod:`pkpd.event_table`, or built directly).
+    parameters : Parameters, optional
+        Typical values (default :func:`default_parameters`); a column of the
+        same name in the table overrides it for that subject from that record on.
+    max_step_h : float
+        Largest integration step of the slow states, h (the linear part is exact).
+
+    Returns
+    -------
+    TableResult
+    """
+    base = default_parameters() if parameters is None else parameters
+    if not isinstance(base, Parameters):
+        raise ParameterError(f"parameters: expected a pkpd.Parameters; got {type(base).__name__}")
+    if isinstance(max_step_h, bool) or not isinstance(max_step_h, (int, float)) or not (
+            math.isfinite(max_step_h) and max_step_h > 0):
+        raise ParameterError(f"max_step_h: must be finite and > 0; got {max_step_h!r}")
+    if not isinstance(table, EventTable):
+        raise ParameterError(f"table: expected a pkpd.records.EventTable; got {type(table).__name__}")
+    cache = _Individuals(base)
+    simple, simple_scans, simple_bases, segmented = [], [], [], []
+    subjects = [subj for subj in table.subjects if subj.records]
+    scans, is_out, rows, times, evids = _scan_all(subjects) if subjects else ([], np.zeros(0, bool), np.zeros(0, int),
+                                                                           np.zeros(0), np.zeros(0, int))
+    counts = [sc.out_index.size for sc in scans]
+    base = 0
+    for subj, scan in zip(subjects, scans):
+        if scan.cut:
+            segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}, scan))
+        else:
+            simple.append(subj)
+            simple_scans.append(scan)
+            simple_bases.append(base)
+        base += scan.out_index.size
+    ids = [subj.id for subj in subjects]
+    numbers = [subj.number for subj in subjects]
+    rows, times, evids = rows[is_out], times[is_out], evids[is_out]
+    carried: dict = {}
+    if table.carried:
+        outs = [r for subj in subjects for r in subj.records if r.evid == 0 or r.evid == 2]
+        carried = {c: [r.carried.get(c, "") for r in outs] for c in table.carried}
+    outputs = _Outputs(len(rows))
+    if simple:
+        _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
+    slow_ss = _periodic_slow_states([s for s, _, _ in segmented], cache, max_step_h)
+    groups: dict = {}
+    for subj, positions, scan in segmented:
+        recs = subj.records
+        changes = frozenset(j for j in range(1, len(recs)) if not _same_equations(recs[j].values, recs[j - 1].values))
+        key = (scan.times.tobytes(), scan.evids.tobytes(), tuple(map(_GET["ss"], recs)), changes)
+        groups.setdefault(key, []).append((subj, positions))
+    for (_, _, _, changes), members in groups.items():
+        _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, max_step_h, changes,
+               [slow_ss.get(m[0].number, {}) for m in members]).run()
+    readouts = {}
+    if rows.size:
+        for name in READOUTS:
+            readouts[name] = np.asarray(model.readout(name, outputs.states, outputs.ind), float)
+    else:
+        readouts = {name: np.zeros(0) for name in READOUTS}
+    return TableResult(
+        subject_id=np.repeat(np.array(ids, dtype=object), counts),
+        number=np.repeat(np.array(numbers, dtype=int), counts),
+        row=rows,
+        time_h=times,
+        evid=evids,
+        readouts=readouts,
+        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(), "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
+        carried={c: np.array(v, dtype=object) for c, v in carried.items()},
+    )
