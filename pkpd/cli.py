@@ -198,9 +198,10 @@ def _is_event_table(ref: str | None) -> bool:
 
 
 def _cmd_run_table(args) -> int:
-    """``run DATA.csv``: an event table through the table engine, written to DIR/table.csv."""
-    from .event_table import read_event_table, write_output_table
+    """``run DATA.csv``: an event table through the table engine: table.csv, summary.csv, figure.png."""
+    from .event_table import read_event_table
     from .parameters import Parameters
+    from .run import run_table_to_folder
 
     for option, value in (("--subjects", args.subjects), ("--seed", args.seed)):
         if value is not None:
@@ -209,22 +210,13 @@ def _cmd_run_table(args) -> int:
     options = _scenario_options(args)
     parameters = Parameters(**options["overrides"])
     table = read_event_table(args.scenario, carry=tuple(args.carry))
-    try:
-        from .table_engine import simulate_table
-    except ImportError:
-        raise _UsageError(f"{args.scenario}: event tables need pkpd.table_engine, which this version lacks") from None
-    result = simulate_table(table, parameters)
-    columns = result.to_columns()
     stem = os.path.splitext(os.path.basename(args.scenario))[0] or "table"
-    folder = args.out or os.path.join(os.curdir, "pkpd-output", stem)
-    os.makedirs(folder, exist_ok=True)
-    path = write_output_table(columns, os.path.join(folder, "table.csv"))
-    rows = len(next(iter(columns.values()))) if columns else 0
+    result, folder = run_table_to_folder(table, parameters, args.out, plot=args.plot, name=stem)
     n = len(table.subjects)
-    print(f"{table.source}: {n} subject{'s' * (n != 1)}; wrote {path} ({rows} rows)")
+    written = "table.csv, summary.csv" + (", figure.png" if args.plot else "")
+    print(f"{table.source}: {n} subject{'s' * (n != 1)}; wrote {folder}/: {written} ({len(result)} rows)")
     print(DISCLAIMER)
     return 0
-
 
 def _cmd_events(args) -> int:
     from .event_table import format_event_table, scenario_to_event_table, write_event_table

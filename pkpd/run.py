@@ -585,33 +585,54 @@ def run_to_folder(
         check_disk(folder, p.csv_bytes, "timecourse.csv")
     except ResourceError as exc:
         raise ResourceError(f"{scenario.source}: {exc}") from None
-    created = _make_folder(folder)
     paths = RunFiles(
         folder=folder,
         timecourse=os.path.join(folder, pio.TIMECOURSE_FILE),
         summary=os.path.join(folder, pio.SUMMARY_FILE),
         figure=os.path.join(folder, pio.FIGURE_FILE) if plot else None,
     )
+    outcome = {}
+
+    def timecourse(f):
+        f.write(pio.timecourse_header().encode("utf-8"))
+        outcome["result"] = run(scenario, timecourse=f.write, plot=plot, progress=progress, plan_=p)
+
+    def figure(f):
+        from . import plotting  # matplotlib only when a figure is drawn
+
+        plotting.plot_run(outcome["result"], f.file)
+
+    write_together(folder, [
+        (paths.timecourse, "wb", timecourse),
+        (paths.summary, "w", lambda f: f.write(pio.format_summary(outcome["result"].summary_rows()))),
+        *([(paths.figure, "wb", figure)] if plot else []),
+    ], remove=() if plot else (os.path.join(folder, pio.FIGURE_FILE),))
+    return outcome["result"], paths
+
+
+def write_together(folder: str, files, *, remove=()) -> None:
+    """Write several files of one run so that they appear together or not at all.
+
+    ``files`` lists ``(path, mode, write)``: ``write(atomic_file)`` fills
+    each one under a temporary name, in order (a later one may use what an
+    earlier one computed).  All are renamed at the end; on any error or
+    Ctrl-C every temporary file is removed (and the folder, if this call
+    created it), so the folder keeps its previous files whole.  ``remove``
+    lists old files to delete once the new ones are in place (a run without
+    a figure must not leave an old one beside its new files).
+    """
+    created = _make_folder(folder)
     pending: list[pio.AtomicFile] = []
     try:
         try:
-            tc = pio.AtomicFile(paths.timecourse, "wb", autocommit=False)
-            pending.append(tc)
-            tc.write(pio.timecourse_header().encode("utf-8"))
-            result = run(scenario, timecourse=tc.write, plot=plot, progress=progress, plan_=p)
-            summary = pio.AtomicFile(paths.summary, "w", autocommit=False)
-            pending.append(summary)
-            summary.write(pio.format_summary(result.summary_rows()))
-            if plot:
-                from . import plotting  # matplotlib only when a figure is drawn
-
-                fig = pio.AtomicFile(paths.figure, "wb", autocommit=False)
-                pending.append(fig)
-                plotting.plot_run(result, fig.file)
+            for path, mode, write in files:
+                f = pio.AtomicFile(path, mode, autocommit=False)
+                pending.append(f)
+                write(f)
             for f in pending:
                 f.commit()
-            if not plot:
-                pio.remove_file(os.path.join(folder, pio.FIGURE_FILE))
+            for path in remove:
+                pio.remove_file(path)
         except OSError as exc:
             raise PkpdError(_os_message(exc, folder)) from None
     except BaseException:
@@ -623,7 +644,6 @@ def run_to_folder(
         if created:
             _remove_empty(folder)
         raise
-    return result, paths
 
 
 def _make_folder(folder: str) -> bool:
@@ -651,3 +671,83 @@ def _remove_empty(folder: str) -> None:
 def _os_message(exc: OSError, folder: str, what: str = "cannot write the output") -> str:
     where = exc.filename if isinstance(exc.filename, str) else folder
     return f"{where}: {what} ({exc.strerror or exc})"
+
+
+# ---------------------------------------------------------------------------
+# Event tables
+
+#: Points of the common time axis an event table's figure is drawn on.
+TABLE_FIGURE_POINTS = 2000
+
+
+def table_summary_rows(result, name: str) -> list[tuple[str, str, str, float, float, float]]:
+    """``summary.csv`` rows of an event-table run: the metrics that need no dosing structure.
+
+    Each subject's metrics come from its own output rows (sorted by time; at
+    one time the last row, which has seen every dose there) through
+    :func:`pkpd.metrics.subject_metrics`; the NCA and rebound rows, which
+    need a regimen's structure, are left out.
+    """
+    values: dict[str, list[float]] = {m: [] for m in metrics.METRIC_NAMES}
+    for t, readouts in _table_subjects(result):
+        row = metrics.subject_metrics(t, {k: v[None, :] for k, v in readouts.items()}, dosing=None)
+        for k, v in row.items():
+            values[k].append(float(v[0]))
+    rows = []
+    for info in metrics.METRICS:
+        v = np.asarray(values[info.name])
+        if v.size and np.all(np.isnan(v)):
+            continue  # needs a dosing structure the table does not declare
+        rows.append((name, info.name, info.unit, *metrics.population_summary(v)))
+    return rows
+
+
+def _table_subjects(result):
+    """(times, {readout: values}) of each subject of a TableResult, by time."""
+    number = np.asarray(result.number)
+    for k in np.unique(number):
+        sel = np.flatnonzero(number == k)
+        t = np.asarray(result.time_h, dtype=float)[sel]
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        last = np.concatenate([np.diff(t) > 0, [True]])  # at one time, the last row
+        yield t[last], {name: np.asarray(v, dtype=float)[sel][order][last] for name, v in result.readouts.items()}
+
+
+def run_table_to_folder(table, parameters=None, folder: str | os.PathLike | None = None, *,
+                        plot: bool = True, name: str = "table"):
+    """Simulate an event table and write ``table.csv``, ``summary.csv`` and ``figure.png`` together.
+
+    ``table.csv`` follows rule 11 of docs/event-tables.md; the summary holds
+    the metrics that need no regimen structure (peaks, lowest excitability,
+    hours above the thresholds), per subject then median and 5th-95th
+    percentiles; the figure draws every subject on a common time axis
+    (each interpolated between its own output rows).  Returns the
+    :class:`~pkpd.table_engine.TableResult` and the folder.
+    """
+    from .event_table import format_output_table
+    from .table_engine import simulate_table
+
+    result = simulate_table(table, parameters)
+    folder = os.fspath(folder) if folder is not None else os.path.join(os.curdir, "pkpd-output", name)
+    check_disk(folder, 200.0 * len(result), "table.csv")
+
+    def figure(f):
+        from . import plotting
+
+        subjects = list(_table_subjects(result))
+        lo = min(t[0] for t, _ in subjects)
+        hi = max(t[-1] for t, _ in subjects)
+        axis = np.linspace(lo, hi, TABLE_FIGURE_POINTS)
+        curves = {k: np.array([np.interp(axis, t, r[k], left=np.nan, right=np.nan) for t, r in subjects])
+                  for k in PLOT_READOUTS}
+        plotting.plot_arms(f.file, time_h=axis, arms=[plotting.ArmCurves(name, curves)], title=name,
+                           description=f"event table {table.source}", n_subjects=len(subjects), duration_h=hi)
+
+    write_together(folder, [
+        (os.path.join(folder, "table.csv"), "w", lambda f: f.write(format_output_table(result.to_columns()))),
+        (os.path.join(folder, pio.SUMMARY_FILE), "w",
+         lambda f: f.write(pio.format_summary(table_summary_rows(result, name)))),
+        *([(os.path.join(folder, pio.FIGURE_FILE), "wb", figure)] if plot else []),
+    ], remove=() if plot else (os.path.join(folder, pio.FIGURE_FILE),))
+    return result, folder

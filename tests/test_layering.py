@@ -20,10 +20,11 @@ LAYER = {
     "plotting": 5, "steady_state": 5,
     "simulate": 6, "table_engine": 6,
     "scenario": 7, "files": 7, "progress": 7,
-    "run": 8, "event_table": 8,
-    "teaching": 9,
-    "cli": 10,
-    "__main__": 11,
+    "event_table": 8,
+    "run": 9,
+    "teaching": 10,
+    "cli": 11,
+    "__main__": 12,
 }
 
 
