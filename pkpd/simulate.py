@@ -6,6 +6,14 @@ regimens; ``iter_chunks`` yields the same results chunk by chunk of subjects,
 for callers that stream them (the command line writes each chunk and keeps
 only its metrics).  What is saved is declared up front with :class:`SaveAt`:
 named time grids, each with the readouts wanted on it.
+
+A chunk in which any subject's regimen has a steady-state dose
+(``Dose(..., steady_state=True)``) is simulated by the event-table engine
+(:func:`pkpd.table_engine.simulate_table`, rules SS = 1 of
+docs/event-tables.md): every subject of the chunk becomes event records
+(:func:`pkpd.records.regimen_rows`, with its individual values and an EVID 2
+row at every output time, after the doses at that time), and the readouts
+come back on the grids.  Other chunks take the direct path below.
 """
 
 from __future__ import annotations
@@ -618,7 +626,10 @@ def simulate(
     Parameters
     ----------
     regimen : Regimen or sequence of Regimen
-        What every subject receives, or one regimen per subject.
+        What every subject receives, or one regimen per subject.  A dose
+        block with ``steady_state=True`` starts the subject at the steady
+        state of that block's regimen (see :class:`pkpd.regimen.Dose`); such
+        a chunk of subjects runs through the event-table engine.
     duration_h : float
         End of the run, h (> 0).  The run starts at 0 h.
     parameters : Parameters, optional
@@ -638,7 +649,8 @@ def simulate(
         Several named grids instead of ``output_step_h``/``times_h``/``outputs``;
         the grid named ``"output"`` (or the first) is the main one.
     amounts : bool
-        Also return every linear state on the main grid, for mass balance.
+        Also return every linear state on the main grid, for mass balance
+        (refused with a steady-state dose: the amounts before it are infinite).
     residual_error : ResidualError, optional
         Simulated measurements of one readout (``result.observed``).
     max_step_h : float
