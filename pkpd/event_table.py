@@ -49,7 +49,9 @@ import numpy as np
 
 from .errors import EventTableError, ParameterError, show
 from .parameters import COVARIATES, PARAMETER_INFO
-from .records import DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, EventTable, Record, Subject
+from .model import typical_values_with_eta
+from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, EventTable, Record,
+                      Subject, regimen_rows)
 
 #: Standard items, in their usual order.
 STANDARD_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DV")
@@ -70,9 +72,6 @@ _DOSING_RE = re.compile(r"(F|ALAG|R|D)([0-9]+)", re.IGNORECASE)
 _BLANK_TEXT = ("", ".")
 _REQUIRED = ("ID", "TIME")
 
-#: Compartment of each scenario route (docs/event-tables.md).
-ROUTE_CMT = {"oral_ir": 1, "oral_er": 1, "iv_bolus": 2, "iv_infusion": 2,
-             "intrathecal_bolus": 5, "intrathecal_infusion": 5}
 
 
 # ---------------------------------------------------------------------------
@@ -497,22 +496,10 @@ def _parameter_columns(scenario, population) -> list[str]:
 
 
 def _individual(arm, population, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Per-subject values of the parameter columns: the arm's typical value times exp(eta).
-
-    The covariate model (WT, CRCL) is not applied here: the engine applies it
-    to a column's value as to a typical value.  A random effect on ``CL``
-    multiplies both CL_nr and CL_r (the same total clearance).
-    """
-    typical = arm.parameters.as_dict()
-    out = {}
-    for n in names:
-        v = np.full(population.n, typical[n])
-        if n in population.eta:
-            v = v * np.exp(population.eta[n])
-        if n in ("CL_nr", "CL_r") and "CL" in population.eta:
-            v = v * np.exp(population.eta["CL"])
-        out[n] = v
-    return out
+    """Per-subject values of the parameter columns: the arm's typical value times exp(eta)
+    (:func:`pkpd.model.typical_values_with_eta`; the engine applies the covariate model)."""
+    values = typical_values_with_eta(arm.parameters, population)
+    return {n: values[n] for n in names}
 
 
 def scenario_to_event_table(scenario) -> dict[str, list]:
@@ -523,7 +510,9 @@ def scenario_to_event_table(scenario) -> dict[str, list]:
     repeating at a fixed interval are one row with ADDL and II; every CMT 1
     dose row sets F1 (F_ir, or F_er with RATE -2 and D1 = D_er for
     extended release); an infusion is a dose row with RATE (mg/h) and AMT =
-    rate x duration; observation rows (EVID 0) lie on the scenario's output
+    rate x duration; a ``steady_state`` dose block is a row with SS = 1
+    (the column SS is written only then), first among the rows at its
+    time (:func:`pkpd.records.regimen_rows`); observation rows (EVID 0) lie on the scenario's output
     grid, after any dose at the same time (so they report the state just
     after it, as the scenario's own output does); WT and CRCL are the
     subject's sampled covariates (or the arm's fixed ones), and the model
@@ -543,7 +532,9 @@ def scenario_to_event_table(scenario) -> dict[str, list]:
     pnames = _parameter_columns(scenario, population)
     any_er = any(d.route == "oral_er" for arm in scenario.arms for d in arm.regimen.doses)
     any_oral = any(ROUTE_CMT[d.route] == 1 for arm in scenario.arms for d in arm.regimen.doses)
-    names = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "WT", "CRCL", *pnames]
+    any_ss = any(d.steady_state for arm in scenario.arms for d in arm.regimen.doses)
+    names = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", *(["SS"] if any_ss else []), "WT", "CRCL",
+             *pnames]
     if any_oral:
         names.append("F1")
     if any_er:
@@ -556,35 +547,19 @@ def scenario_to_event_table(scenario) -> dict[str, list]:
         ind = _individual(arm, population, pnames)
         wt = population.weight_kg if arm.weight_kg is None else np.full(n, arm.weight_kg)
         cr = population.crcl_ml_min if arm.crcl_ml_min is None else np.full(n, arm.crcl_ml_min)
-        # the arm's dose rows, then its observations: (time, order, fields)
-        events = []
-        for d in arm.regimen.doses:
-            times = d.times_h(duration)
-            if times.size == 0:
-                continue
-            row = {"EVID": 1, "AMT": d.amount_mg, "CMT": ROUTE_CMT[d.route], "RATE": 0.0,
-                   "II": d.every_h if times.size > 1 else 0.0, "ADDL": int(times.size - 1)}
-            if d.route == "oral_ir":
-                row["F1"] = "F_ir"
-            elif d.route == "oral_er":
-                row["F1"], row["RATE"], row["D1"] = "F_er", -2.0, "D_er"
-            events.append((float(times[0]), 0, row))
-        for inf in arm.regimen.infusions:
-            if inf.start_h > duration:
-                continue
-            rate = inf.rate_mg_per_h
-            events.append((inf.start_h, 0, {"EVID": 1, "AMT": rate * (inf.stop_h - inf.start_h),
-                                            "CMT": ROUTE_CMT[inf.route], "RATE": rate, "II": 0.0, "ADDL": 0}))
+        # the arm's dose rows (records.regimen_rows), then its observations after any dose at the same time
+        events = regimen_rows(arm.regimen, duration)
         for t in grid:
-            events.append((float(t), 1, {"EVID": 0}))
+            events.append((float(t), 2, {"EVID": 0}))
         events.sort(key=lambda e: (e[0], e[1]))  # stable: doses in regimen order, then the observation
         for i in range(n):
             sid = a * n + i + 1
             for t, _, row in events:
                 cols["ID"].append(sid)
                 cols["TIME"].append(t)
-                for k in ("EVID", "AMT", "CMT", "RATE", "II", "ADDL"):
-                    cols[k].append(row.get(k))
+                for k in ("EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS"):
+                    if k in cols:
+                        cols[k].append(row.get(k))
                 cols["WT"].append(float(wt[i]))
                 cols["CRCL"].append(float(cr[i]))
                 for k in pnames:

@@ -94,6 +94,23 @@ def individual_parameters(parameters: Parameters, population: Population) -> dic
     return ind
 
 
+def typical_values_with_eta(parameters: Parameters, population: Population) -> dict[str, np.ndarray]:
+    """Per-subject values before covariates: each typical value times ``exp(eta)``.
+
+    What an event table writes as parameter columns (the engine applies the
+    covariate model to a column's value as to a typical value, so the
+    subject is the same as in :func:`individual_parameters`).  Every
+    :class:`Parameters` field, shape (n,); a random effect on ``CL``
+    multiplies both ``CL_nr`` and ``CL_r`` (the same total clearance).
+    """
+    n = population.n
+    out = {k: np.full(n, v) for k, v in parameters.as_dict().items()}
+    for name, eta in population.eta.items():
+        for k in (("CL_nr", "CL_r") if name == "CL" else (name,)):
+            out[k] = out[k] * np.exp(eta)
+    return out
+
+
 def linear_system(ind: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Rate matrix ``A`` (n_lin, n_lin, n) in 1/h and input matrix ``B`` (n_lin, n_inputs, n).
 

@@ -13,12 +13,15 @@ and CRCL in mL/min; parameters in the units of :mod:`pkpd.parameters`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 #: Event identifiers (EVID).
 OBSERVATION, DOSE, OTHER, RESET, RESET_DOSE = range(5)
 #: Dosable compartments (CMT), numbered as in the model spec.
 DOSABLE_CMTS = (1, 2, 3, 4, 5, 6)
+#: Compartment of each regimen route (docs/event-tables.md).
+ROUTE_CMT = {"oral_ir": 1, "oral_er": 1, "iv_bolus": 2, "iv_infusion": 2,
+             "intrathecal_bolus": 5, "intrathecal_infusion": 5}
 
 
 @dataclass(frozen=True)
@@ -110,3 +113,45 @@ class EventTable:
     columns: tuple[str, ...] = ()
     carried: tuple[str, ...] = ()
     source: str = "<table>"
+
+
+def regimen_rows(regimen, duration_h: float) -> list[tuple[float, int, dict[str, Any]]]:
+    """The dose records of a :class:`pkpd.regimen.Regimen` up to ``duration_h``.
+
+    The one translation of a regimen into event-table rows, used by the
+    scenario export (:func:`pkpd.event_table.scenario_to_event_table`) and
+    by :func:`pkpd.simulate` for regimens with a steady-state dose.  Returns
+    ``(time, rank, fields)`` sorted by time, then rank: 0 for a
+    steady-state block (its arrival resets the subject, so it goes first),
+    1 for any other dose or infusion (regimen order); a caller's output
+    rows at the same time take rank 2, after the doses (right-continuous).
+
+    ``fields`` holds ``EVID`` (1), ``AMT`` (mg), ``CMT``
+    (:data:`ROUTE_CMT`), ``RATE`` (mg/h; -2 for extended release), ``II``
+    (h), ``ADDL`` (the doses of the block that land in the run, minus one)
+    and ``SS`` (1 on a steady-state block, else 0).  A dose into CMT 1 also
+    names the parameters its record takes: ``F1`` ("F_ir" or "F_er") and,
+    for extended release, ``D1`` ("D_er"); the caller puts the subject's
+    values there.  An infusion is a row with RATE and AMT = rate x duration.
+    """
+    rows = []
+    for d in regimen.doses:
+        times = d.times_h(duration_h)
+        if times.size == 0:
+            continue
+        ss = 1 if d.steady_state else 0
+        row = {"EVID": DOSE, "AMT": d.amount_mg, "CMT": ROUTE_CMT[d.route], "RATE": 0.0,
+               "II": d.every_h if (times.size > 1 or ss) else 0.0, "ADDL": int(times.size - 1), "SS": ss}
+        if d.route == "oral_ir":
+            row["F1"] = "F_ir"
+        elif d.route == "oral_er":
+            row["F1"], row["RATE"], row["D1"] = "F_er", -2.0, "D_er"
+        rows.append((float(times[0]), 1 - ss, row))
+    for inf in regimen.infusions:
+        if inf.start_h > duration_h:
+            continue
+        rate = inf.rate_mg_per_h
+        rows.append((inf.start_h, 1, {"EVID": DOSE, "AMT": rate * (inf.stop_h - inf.start_h),
+                                      "CMT": ROUTE_CMT[inf.route], "RATE": rate, "II": 0.0, "ADDL": 0, "SS": 0}))
+    rows.sort(key=lambda e: (e[0], e[1]))  # stable: regimen order within a rank
+    return rows

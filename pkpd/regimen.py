@@ -133,6 +133,16 @@ class Dose:
     count : int or None
         Total number of doses including the first, >= 1 (default 1, or
         "until the end" when ``every_h`` is given).
+    steady_state : bool
+        The subject arrives at ``at_h`` at the steady state of this block's
+        regimen (``amount_mg`` every ``every_h``, for ever), then the
+        block's doses follow from ``at_h`` (a chronic patient).  Needs
+        ``every_h``.  The rules are those of SS = 1 in docs/event-tables.md:
+        every state, the slow receptor and adaptation states included, is
+        set to the periodic steady state (the trough before the dose at
+        ``at_h``, with any lag applied as for ordinary doses); what came
+        before is forgotten (infusions running at ``at_h`` stop), while doses
+        of other blocks at or after ``at_h`` still come.  Default False.
     """
 
     route: str
@@ -140,6 +150,7 @@ class Dose:
     at_h: float = 0.0
     every_h: float | None = None
     count: int | None = None
+    steady_state: bool = False
 
     def __post_init__(self) -> None:
         _route(self.route, DOSE_ROUTES)
@@ -151,6 +162,12 @@ class Dose:
             object.__setattr__(self, "count", _integer("count", self.count, 1))
             if self.count > 1 and self.every_h is None:
                 raise _invalid("count", f"{self.count} doses need every_h (the interval)", self.count)
+        if not isinstance(self.steady_state, (bool, np.bool_)):
+            raise _invalid("steady_state", "must be true or false", self.steady_state)
+        object.__setattr__(self, "steady_state", bool(self.steady_state))
+        if self.steady_state and self.every_h is None:
+            raise _invalid("steady_state", "a steady state needs every_h (the interval of the regimen the subject "
+                           "has been on)", self.steady_state)
 
     def times_h(self, duration_h: float) -> np.ndarray:
         """Dose times, h, up to and including ``duration_h``, shape (k,).

@@ -6,6 +6,14 @@ regimens; ``iter_chunks`` yields the same results chunk by chunk of subjects,
 for callers that stream them (the command line writes each chunk and keeps
 only its metrics).  What is saved is declared up front with :class:`SaveAt`:
 named time grids, each with the readouts wanted on it.
+
+A chunk in which any subject's regimen has a steady-state dose
+(``Dose(..., steady_state=True)``) is simulated by the event-table engine
+(:func:`pkpd.table_engine.simulate_table`, rules SS = 1 of
+docs/event-tables.md): every subject of the chunk becomes event records
+(:func:`pkpd.records.regimen_rows`, with its individual values and an EVID 2
+row at every output time, after the doses at that time), and the readouts
+come back on the grids.  Other chunks take the direct path below.
 """
 
 from __future__ import annotations
@@ -18,10 +26,11 @@ from typing import Sequence
 
 import numpy as np
 
-from . import events, model, resources
+from . import events, model, resources, table_engine
 from .errors import ParameterError, RegimenError, SolverError
 from .parameters import Parameters, default_parameters
 from .population import Population, ResidualError
+from .records import DOSE, OTHER, EventTable, Record, Subject, regimen_rows
 from .regimen import Dose, Infusion, Regimen
 from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
 from .units import TIME_TOLERANCE_H
@@ -332,6 +341,7 @@ class _Plan:
     amounts: bool
     chunk: int
     main: str  # name of the main grid
+    max_step_h: float = DEFAULT_MAX_STEP_H
 
 
 def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold_all) -> _Plan:
@@ -350,7 +360,7 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold
         times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
     )
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
-    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main)
+    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h)
 
 
 def iter_chunks(
@@ -390,12 +400,95 @@ def iter_chunks(
         main = save.grids.get(MAIN_GRID) or next(iter(save.grids.values()))
         if residual_error.readout not in main.readouts:
             raise ParameterError(f"residual_error.readout: {residual_error.readout!r} is not a saved readout")
+    steady = [has_steady_state(r) for r in regimens]
+    if amounts and any(steady):
+        raise ParameterError("amounts: not available for a regimen with a steady-state dose (the amounts eliminated "
+                             "and given before the steady state are infinite); got True")
     ind_all = model.individual_parameters(params, population)
     plan = _plan(regimens, ind_all, duration_h, save, max_step_h, amounts, int(chunk_size), _hold_all)
+    values_all = _table_values(params, population) if any(steady) else None
     for start in range(0, population.n, plan.chunk):
         sl = slice(start, min(start + plan.chunk, population.n))
         ind = {k: v[sl] for k, v in ind_all.items()}
-        yield _run_chunk(plan, regimens[sl], ind, population.subject_ids[sl], population.seed, residual_error)
+        if any(steady[sl]):
+            yield _run_table_chunk(plan, params, regimens[sl], ind, values_all[sl], population.subject_ids[sl],
+                                   population.seed, residual_error)
+        else:
+            yield _run_chunk(plan, regimens[sl], ind, population.subject_ids[sl], population.seed, residual_error)
+
+
+def has_steady_state(regimen: Regimen) -> bool:
+    """Does the regimen have a dose block with ``steady_state=True``?"""
+    return any(d.steady_state for d in regimen.doses)
+
+
+def _table_values(params: Parameters, population: Population) -> list[dict[str, float]]:
+    """Each subject's values for event records: typical x exp(eta) for the parameters
+    with a random effect, and the covariates WT and CRCL (the engine applies the
+    covariate model, as :func:`pkpd.model.individual_parameters` does)."""
+    values = model.typical_values_with_eta(params, population)
+    varied = [k for k in values if k in population.eta or (k in ("CL_nr", "CL_r") and "CL" in population.eta)]
+    wt, cr = population.weight_kg, population.crcl_ml_min
+    return [{"WT": float(wt[i]), "CRCL": float(cr[i]), **{k: float(values[k][i]) for k in varied}}
+            for i in range(population.n)]
+
+
+def _subject_records(regimen: Regimen, values: Mapping[str, float], ind_i: Mapping[str, float],
+                     duration_h: float, times: np.ndarray) -> tuple[Record, ...]:
+    """One subject as event records: the regimen's dose rows (:func:`pkpd.records.regimen_rows`),
+    then an EVID 2 row at every output time, after the doses at that time."""
+    rows = regimen_rows(regimen, duration_h)
+    rows += [(float(t), 2, None) for t in times]
+    rows.sort(key=lambda e: (e[0], e[1]))
+    out = []
+    for n, (t, _, f) in enumerate(rows, start=1):
+        if f is None:
+            out.append(Record(row=n, time=t, evid=OTHER, values=values))
+            continue
+        v = values
+        if "F1" in f:  # the record's own bioavailability (and release time), the subject's values
+            v = dict(values, F1=ind_i[f["F1"]], **({"D1": ind_i[f["D1"]]} if "D1" in f else {}))
+        out.append(Record(row=n, time=t, evid=DOSE, amt=f["AMT"], cmt=f["CMT"], rate=f["RATE"], ii=f["II"],
+                          addl=f["ADDL"], ss=f["SS"], values=v))
+    return tuple(out)
+
+
+def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, seed, residual_error) -> SimulationResult:
+    """A chunk with a steady-state dose, through the event-table engine (:mod:`pkpd.table_engine`).
+
+    Each subject becomes event records (its doses, SS = 1 on steady-state
+    blocks, and EVID 2 rows on the union of the grids), simulated with its
+    individual values; the readouts go back into the grids.
+    """
+    n = len(regimens)
+    times = plan.times
+    subjects = []
+    for i in range(n):
+        ind_i = {k: float(ind[k][i]) for k in ("F_ir", "F_er", "D_er")}
+        recs = _subject_records(regimens[i], values[i], ind_i, plan.duration_h, times)
+        subjects.append(Subject(str(int(subject_ids[i])), i + 1, recs))
+    try:
+        res = table_engine.simulate_table(EventTable(tuple(subjects), source="<regimen>"), params,
+                                          max_step_h=plan.max_step_h)
+    except SolverError as exc:
+        raise SolverError(f"{exc} (subjects {int(subject_ids[0])}-{int(subject_ids[-1])})") from None
+    grids = {}
+    for name, grid in plan.save.grids.items():
+        idx = plan.where[name]
+        out = {r: _readonly(np.ascontiguousarray(res.readouts[r].reshape(n, times.size)[:, idx]))
+               for r in grid.readouts}
+        grids[name] = Saved(_readonly(grid.times_h), MappingProxyType(out))
+    main = grids[plan.main]
+    observed = None
+    if residual_error is not None:
+        observed = _readonly(residual_error.observe(main.readouts[residual_error.readout], seed, subject_ids))
+    return SimulationResult(
+        time_h=main.time_h, readouts=main.readouts,
+        parameters=MappingProxyType({k: _readonly(np.array(v)) for k, v in ind.items()}),
+        subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=None,
+        observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
+        stats=SolverStats(plan.nodes.size, 0, 1), main_grid=plan.main,
+    )
 
 
 def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) -> SimulationResult:
@@ -533,7 +626,10 @@ def simulate(
     Parameters
     ----------
     regimen : Regimen or sequence of Regimen
-        What every subject receives, or one regimen per subject.
+        What every subject receives, or one regimen per subject.  A dose
+        block with ``steady_state=True`` starts the subject at the steady
+        state of that block's regimen (see :class:`pkpd.regimen.Dose`); such
+        a chunk of subjects runs through the event-table engine.
     duration_h : float
         End of the run, h (> 0).  The run starts at 0 h.
     parameters : Parameters, optional
@@ -553,7 +649,8 @@ def simulate(
         Several named grids instead of ``output_step_h``/``times_h``/``outputs``;
         the grid named ``"output"`` (or the first) is the main one.
     amounts : bool
-        Also return every linear state on the main grid, for mass balance.
+        Also return every linear state on the main grid, for mass balance
+        (refused with a steady-state dose: the amounts before it are infinite).
     residual_error : ResidualError, optional
         Simulated measurements of one readout (``result.observed``).
     max_step_h : float

@@ -18,13 +18,14 @@ LAYER = {
     "model": 3, "solver": 3,
     "events": 4, "metrics": 4, "statistics": 4,
     "plotting": 5, "steady_state": 5,
-    "simulate": 6, "table_engine": 6,
-    "scenario": 7, "files": 7, "progress": 7,
-    "event_table": 8,
-    "run": 9,
-    "teaching": 10,
-    "cli": 11,
-    "__main__": 12,
+    "table_engine": 6,
+    "simulate": 7,
+    "scenario": 8, "files": 8, "progress": 8,
+    "event_table": 9,
+    "run": 10,
+    "teaching": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 
 
