@@ -544,3 +544,18 @@ def write_files(design: TaperDesign, folder: str) -> tuple[str, str]:
         (png_path, "wb", lambda f: figure(design).savefig(f.file, format="png", dpi=100)),
     ])
     return csv_path, png_path
+
+
+def explore_design(dose_mg: float = 20.0, treatment_days: float = 28.0, threshold: float = 1.2,
+                   percentile: float = 95.0, subjects: int = 100, steps: int = 4):
+    """The designer on 8-hourly oral dosing, drawn (an explorer for :func:`pkpd.teaching.interactive`).
+
+    ``subjects`` drawn with seed 1 and the default variability; both shapes
+    with ``steps`` levels; returns :func:`figure` of the design.
+    """
+    from .population import sample_population
+
+    pop = sample_population(int(subjects), seed=1, variability=True)
+    design = design_taper((dose_mg, 8.0, treatment_days), population=pop, threshold=threshold,
+                          percentile=percentile, shapes=[("linear", int(steps)), ("exponential", int(steps))])
+    return figure(design)
