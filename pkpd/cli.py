@@ -186,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Validate a scenario file (or built-in name) without running it; "
                                             "exit status 0 when valid, 2 otherwise.")
     check.add_argument("file", metavar="FILE", help="a scenario file")
+
+    taper = commands.add_parser(
+        "taper", help="design a taper: the shortest one whose rebound percentile stays under a threshold",
+        description="The shortest taper (length and shape) after a treatment whose rebound percentile across a "
+                    "simulated population stays at or under a threshold, with the curve of rebound against taper "
+                    "length. A question about the illustrative model, not a recommended taper.\n\n" + DISCLAIMER,
+        epilog="example:\n  python -m pkpd taper --dose-mg 20 --every-h 8 --treatment-days 28 --subjects 200 "
+               "--seed 1 --threshold 1.2 --out results/",
+        formatter_class=fmt)
+    taper.add_argument("--dose-mg", type=float, default=20.0, metavar="MG", help="maintenance amount per oral dose, mg (default 20)")
+    taper.add_argument("--every-h", type=float, default=8.0, metavar="H", help="dosing interval, h (default 8)")
+    taper.add_argument("--treatment-days", type=float, default=28.0, metavar="D", help="days of treatment before the taper (default 28)")
+    taper.add_argument("--subjects", type=_subjects, default=200, metavar="N", help="population size (default 200)")
+    taper.add_argument("--seed", type=_seed, default=1, metavar="S", help="random seed (default 1)")
+    taper.add_argument("--threshold", type=float, default=1.2, metavar="X", help="rebound excitability not to exceed (default 1.2)")
+    taper.add_argument("--percentile", type=float, default=95.0, metavar="P", help="percentile of the population (default 95)")
+    taper.add_argument("--max-days", type=float, default=28.0, metavar="D", help="longest taper tried, days (default 28)")
+    taper.add_argument("--steps", type=_subjects, default=4, metavar="K", help="dose levels of each taper shape (default 4)")
+    taper.add_argument("--out", metavar="DIR", help="write taper.csv (the curve) and taper.png into DIR")
     return parser
 
 
@@ -309,8 +328,43 @@ def _cmd_parameters(args) -> int:
     return 0
 
 
+#: Keyword of :func:`pkpd.taper_design.design_taper` -> the option that sets it.
+_TAPER_OPTION = {"dose_mg": "--dose-mg", "every_h": "--every-h", "treatment_days": "--treatment-days",
+                 "amount_mg": "--dose-mg", "threshold": "--threshold", "percentile": "--percentile",
+                 "max_days": "--max-days", "steps": "--steps", "n": "--subjects", "seed": "--seed"}
+
+
+def _cmd_taper(args) -> int:
+    from .population import sample_population
+    from .taper_design import design_taper, format_table, write_files
+
+    try:
+        population = sample_population(args.subjects, seed=args.seed, variability=True)
+        design = design_taper((args.dose_mg, args.every_h, args.treatment_days), population=population,
+                              threshold=args.threshold, percentile=args.percentile, max_days=args.max_days,
+                              shapes=[("linear", args.steps), ("exponential", args.steps)])
+    except PkpdError as exc:
+        keyword, _, rest = str(exc).partition(": ")
+        if keyword in _TAPER_OPTION:
+            raise _UsageError(f"{_TAPER_OPTION[keyword]}: {rest}") from None
+        raise
+    print(f"taper after {args.dose_mg:g} mg every {args.every_h:g} h for {args.treatment_days:g} days; "
+          f"{design.n_subjects} subject{'s' * (design.n_subjects != 1)} (seed {args.seed}), "
+          f"{design.runs} runs in {design.seconds:.1f} s")
+    print()
+    print(format_table(design))
+    print()
+    print(design.answer())
+    if args.out:
+        csv_path, png_path = write_files(design, args.out)
+        print(f"wrote {csv_path}, {png_path}")
+    print(DISCLAIMER)
+    return 0
+
+
 _COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check,
-             "parameters": _cmd_parameters, "events": _cmd_events}
+             "parameters": _cmd_parameters, "events": _cmd_events,
+             "taper": _cmd_taper}
 
 
 def _one_line(text: str) -> str:

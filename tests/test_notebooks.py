@@ -37,9 +37,13 @@ def _python(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
-def test_the_seven_notebooks_are_there():
+def test_the_notebooks_are_numbered_in_reading_order_and_listed():
     stems = [p.stem for p in NOTEBOOKS]
-    assert [s[:2] for s in stems] == ["01", "02", "03", "04", "05", "06", "07"], stems
+    numbers = [int(s[:2]) for s in stems]
+    assert numbers[:7] == [1, 2, 3, 4, 5, 6, 7] and numbers == sorted(set(numbers)), stems
+    listing = (ROOT / "notebooks" / "README.md").read_text()
+    for stem in stems:
+        assert f"({stem}.ipynb)" in listing, f"{stem} is not listed in notebooks/README.md"
     assert (ROOT / "notebooks" / "README.md").is_file()
 
 
