@@ -22,7 +22,7 @@ LAYER = {
     "scenario": 7, "files": 7, "progress": 7,
     "event_table": 8,
     "run": 9,
-    "teaching": 10,
+    "teaching": 10, "report": 10,
     "cli": 11,
     "__main__": 12,
 }
