@@ -303,29 +303,30 @@ def shows_toxic_line(peak_mg_per_l: float) -> bool:
     return bool(np.isfinite(peak_mg_per_l) and peak_mg_per_l > TOXIC_LINE_FROM_MG_PER_L)
 
 
-def toxic_line(ax, peak_mg_per_l: float | None = None, *, label: bool = True) -> bool:
-    """Draw the 0.7 mg/L line on a plasma panel (mg/L) when :func:`shows_toxic_line`.
+def toxic_line(ax, peak_mg_per_l: float | None = None, *, label: bool = True, scale: float = 1.0) -> bool:
+    """Draw the 0.7 mg/L line on a plasma panel when :func:`shows_toxic_line`.
 
     ``peak_mg_per_l`` defaults to the highest point of the curves already
-    drawn on ``ax``.  Returns whether the line was drawn.
+    drawn on ``ax``.  ``scale`` is the panel's unit in mg/L's (1000 for a
+    panel in ng/mL).  Returns whether the line was drawn.
     """
     if peak_mg_per_l is None:
         peaks = [np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.get_lines()
                  if np.size(line.get_ydata())]
         peaks += [np.nanmax(c.get_paths()[0].vertices[:, 1]) for c in ax.collections
                   if hasattr(c, "get_paths") and c.get_paths() and len(c.get_paths()[0].vertices)]
-        peak_mg_per_l = max(peaks, default=0.0)
+        peak_mg_per_l = max(peaks, default=0.0) / scale
     if not shows_toxic_line(peak_mg_per_l):
         return False
-    ax.axhline(TOXIC_PLASMA_MG_PER_L, color="0.35", linestyle="--", linewidth=0.9, zorder=MEDIAN_Z + 0.5,
-               gid="toxic-line")
+    level = TOXIC_PLASMA_MG_PER_L * scale
+    ax.axhline(level, color="0.35", linestyle="--", linewidth=0.9, zorder=MEDIAN_Z + 0.5, gid="toxic-line")
     if label:
-        ax.annotate(f"{TOXIC_PLASMA_MG_PER_L:g} mg/L: toxic in renal failure", (0.005, TOXIC_PLASMA_MG_PER_L),
+        ax.annotate(f"{TOXIC_PLASMA_MG_PER_L:g} mg/L: toxic in renal failure", (0.005, level),
                     xycoords=("axes fraction", "data"), xytext=(2, 3), textcoords="offset points",
                     fontsize=8, color="0.3")
     lo, hi = ax.get_ylim()
-    if hi < TOXIC_PLASMA_MG_PER_L * 1.12:
-        ax.set_ylim(lo, TOXIC_PLASMA_MG_PER_L * 1.12)
+    if hi < level * 1.12:
+        ax.set_ylim(lo, level * 1.12)
     return True
 
 

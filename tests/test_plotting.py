@@ -275,3 +275,16 @@ def test_model_extra_readouts_add_up_to_the_csf_readout():
     for name in model.EXTRA_READOUTS:
         assert set(model.READOUT_STATES[name]) <= set(model.READOUT_STATES["csf_mg_per_l"])
         assert model.EXTRA_READOUT_INFO[name][0] == "mg/L"
+
+
+def test_toxic_line_on_a_panel_in_other_units():
+    fig, (a, b) = plt.subplots(1, 2)
+    try:
+        a.plot([0, 1, 2], [0, 740.0, 100.0])  # ng/mL
+        b.plot([0, 1, 2], [0, 300.0, 100.0])
+        assert plotting.toxic_line(a, scale=1000)
+        assert not plotting.toxic_line(b, scale=1000)
+        (line,) = [x for x in a.get_lines() if x.get_gid() == "toxic-line"]
+        assert line.get_ydata()[0] == pytest.approx(700.0)
+    finally:
+        plt.close(fig)
