@@ -173,6 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
                         metavar="NAME=VALUE", help="override a model parameter's typical value (repeatable)")
 
+    report = commands.add_parser(
+        "report", help="run a scenario and write one self-contained HTML page (report.html)",
+        description="Run a scenario and write DIR/report.html: one self-contained page (figure embedded, the "
+                    "summary table with units, the scenario text, the disclaimer) to put on a course site.\n\n"
+                    + DISCLAIMER,
+        formatter_class=fmt)
+    report.add_argument("scenario", metavar="SCENARIO", help="a scenario file or a built-in name")
+    report.add_argument("--out", metavar="DIR", help="output folder (default: ./pkpd-output/<scenario name>/)")
+    report.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
+    report.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
+    report.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
+                        metavar="NAME=VALUE", help="override a model parameter's typical value (repeatable)")
+
     ls = commands.add_parser("list", help="list the built-in scenarios", description="One line per built-in scenario: NAME  description.")
     del ls
     show = commands.add_parser("show", help="print a built-in scenario's TOML (to copy and edit)",
@@ -282,6 +295,27 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    """``report SCENARIO``: run it and write DIR/report.html (one self-contained page)."""
+    from .progress import ProgressBar
+    from .report import write_report
+
+    if _is_event_table(args.scenario):
+        raise _UsageError(f"report: takes a scenario (a TOML file or a built-in name); got the event table "
+                          f"{args.scenario!r}")
+    options = _scenario_options(args)
+    scenario = _load(args.scenario, **options)
+    used = [f"--subjects {args.subjects}"] * (args.subjects is not None) + [f"--seed {args.seed}"] * (
+        args.seed is not None) + [f"--set {k}={v}" for k, v in args.overrides]
+    with ProgressBar(f"{scenario.name}") as bar:
+        result, path = write_report(scenario, args.out, options=" ".join(used), progress=bar)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {path}")
+    print(DISCLAIMER)
+    return 0
+
+
 def _cmd_list(args) -> int:
     from .scenario import builtin_scenarios
 
@@ -364,7 +398,7 @@ def _cmd_taper(args) -> int:
 
 _COMMANDS = {"run": _cmd_run, "list": _cmd_list, "show": _cmd_show, "check": _cmd_check,
              "parameters": _cmd_parameters, "events": _cmd_events,
-             "taper": _cmd_taper}
+             "taper": _cmd_taper, "report": _cmd_report}
 
 
 def _one_line(text: str) -> str:

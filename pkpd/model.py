@@ -253,6 +253,9 @@ READOUT_STATES = {
     "effect": ("A_csf", "receptor_loss", "adaptation_days", "adaptation_months"),
     "excitability": ("A_csf", "receptor_loss", "adaptation_days", "adaptation_months"),
     "cns_depression": ("C_cns",),
+    # API-only readouts (EXTRA_READOUTS): not columns of timecourse.csv
+    "lumbar_csf_mg_per_l": ("A_lum",),
+    "biophase_mg_per_l": ("A_csf",),
 }
 
 
@@ -266,6 +269,10 @@ def readout(name: str, states: Mapping[str, np.ndarray], ind: Mapping[str, np.nd
     """
     if name == "plasma_mg_per_l":
         return states["A_c"] / ind["V_c"]
+    if name == "lumbar_csf_mg_per_l":
+        return states["A_lum"] / ind["V_lum"]
+    if name == "biophase_mg_per_l":
+        return states["A_csf"] / ind["V_csf"]
     if name == "csf_mg_per_l":
         return states["A_lum"] / ind["V_lum"] + states["A_csf"] / ind["V_csf"]
     if name == "occupancy":
@@ -301,3 +308,12 @@ READOUT_INFO = {
     "cns_depression": ("1", "illustrative supraspinal depression C_cns^n / (C_cns^n + EC50^n)"),
 }
 READOUTS = tuple(READOUT_INFO)
+
+#: Readouts for the API and the figure only (the two terms of
+#: ``csf_mg_per_l``, drawn separately): a list apart from :data:`READOUTS`,
+#: so ``timecourse.csv`` keeps its columns.  Same units convention.
+EXTRA_READOUT_INFO = {
+    "lumbar_csf_mg_per_l": ("mg/L", "lumbar CSF concentration C_lum = A_lum / V_lum"),
+    "biophase_mg_per_l": ("mg/L", "spinal biophase (CSF at the receptors) concentration C_csf = A_csf / V_csf"),
+}
+EXTRA_READOUTS = tuple(EXTRA_READOUT_INFO)

@@ -29,6 +29,21 @@ DAYS_AXIS_AFTER_H = 72.0
 FOOTER = "pkpd: a teaching and research model. Not for dosing decisions."
 #: Colours of the arms (colour-blind friendly, Okabe-Ito).
 ARM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: The plasma panel shows the toxic line when its curves rise above this, mg/L
+#: (half the 0.7 mg/L line: every plasma panel that comes near it, in every
+#: figure, through :func:`toxic_line`).
+TOXIC_LINE_FROM_MG_PER_L = 0.5 * TOXIC_PLASMA_MG_PER_L
+#: Median lines: width of the last arm, and how much wider each earlier arm
+#: is.  Arms are drawn first to last, each on top of the previous one and
+#: narrower, so where arms coincide every colour still shows as a stripe.
+MEDIAN_WIDTH = 1.2
+MEDIAN_WIDTH_STEP = 1.4
+#: The first arm's median is at most this much wider than the last's, pt (many arms: smaller steps).
+MEDIAN_WIDTH_SPREAD = 4.5
+#: Opacity of the 5th-95th percentile bands (light, under every median).
+BAND_ALPHA = 0.09
+#: z-order: bands under the medians, medians under the reference lines' labels.
+BAND_Z, MEDIAN_Z = 1.0, 3.0
 
 
 def _pyplot():
@@ -66,7 +81,9 @@ class ArmCurves:
     readouts : mapping of str to ndarray (K, T)
         ``plasma_mg_per_l``, ``csf_mg_per_l``, ``occupancy``,
         ``receptor_density``, ``adaptation`` and ``excitability`` of K
-        subjects on the figure's time axis.
+        subjects on the figure's time axis.  With ``lumbar_csf_mg_per_l``
+        and ``biophase_mg_per_l`` (:data:`pkpd.model.EXTRA_READOUTS`) the
+        CSF panel draws the two separately instead of their sum.
     last_dose_h : float or None
         Where to draw the dotted "last dose" line (a stop), h.
     """
@@ -95,8 +112,17 @@ def plot_run(result, file: BinaryIO | str, *, dpi: int = 110) -> None:
     )
 
 
-def plot_arms(
-    file: BinaryIO | str,
+def plot_arms(file: BinaryIO | str, *, dpi: int = 110, **figure) -> None:
+    """Draw the run figure (:func:`arms_figure`, same keywords) and save it as a PNG to ``file``."""
+    plt = _pyplot()
+    fig = arms_figure(dpi=dpi, **figure)
+    try:
+        fig.savefig(file, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def arms_figure(
     *,
     time_h,
     arms: Sequence[ArmCurves],
@@ -105,19 +131,23 @@ def plot_arms(
     n_subjects: int | None = None,
     duration_h: float | None = None,
     dpi: int = 110,
-) -> None:
-    """Draw the run figure from plain data as a PNG.
+):
+    """The run figure from plain data, a matplotlib Figure (:func:`plot_arms` saves it as a PNG).
 
-    Panels: plasma level; CSF level; receptor occupancy; receptor density
-    (solid) and counter-adaptation (dashed); excitability with the untreated
-    baseline (1) and the rebound line (1.2).  Each arm has its own colour:
-    the population median, with the 5th-95th percentile band when there is
-    more than one subject, and a dotted line at its last dose (a stop).
+    Panels: plasma level (with the 0.7 mg/L line when the curves come near
+    it, :func:`toxic_line`); CSF levels, lumbar (solid) and spinal biophase
+    (dashed) when the arms carry them, else their sum; receptor occupancy;
+    receptor density (solid) and counter-adaptation (dashed); excitability
+    with the untreated baseline (1) and the rebound line (1.2).  Each arm
+    has its own colour: the population median, over a light 5th-95th
+    percentile band when there is more than one subject, and a dotted line
+    at its last dose (a stop).  Every band lies under every median, and
+    each arm's median is narrower than the previous arm's, so a later arm
+    never hides an earlier one (:func:`median_width`).  The legend sits
+    above the panels; the time axis ends on a tick (:func:`end_tick`).
 
     Parameters
     ----------
-    file : file object (binary) or path
-        Where the PNG goes.
     time_h : array (T,)
         The time axis of every arm's readouts, h.
     arms : sequence of ArmCurves
@@ -150,31 +180,36 @@ def plot_arms(
     ax_rec = fig.add_subplot(grid[1, 1], sharex=ax_plasma)
     ax_exc = fig.add_subplot(grid[2, :], sharex=ax_plasma)
 
-    def draw(ax, values, colour, style="-", label=None, fill=True):
+    split_csf = all("lumbar_csf_mg_per_l" in a.readouts and "biophase_mg_per_l" in a.readouts for a in arms)
+
+    def draw(ax, values, k, style="-", label=None):
+        colour = ARM_COLOURS[k % len(ARM_COLOURS)]
         med, lo, hi = band(values)
-        if n > 1 and fill:
-            ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
-        ax.plot(x, med, style, color=colour, linewidth=1.4, label=label)
+        if n > 1:
+            ax.fill_between(x, lo, hi, color=colour, alpha=BAND_ALPHA, linewidth=0, zorder=BAND_Z)
+        ax.plot(x, med, style, color=colour, linewidth=median_width(k, len(arms)), label=label,
+                zorder=MEDIAN_Z + k / 100.0, solid_capstyle="butt", dash_capstyle="butt")
 
     peak_plasma = 0.0
     for k, arm in enumerate(arms):
         colour = ARM_COLOURS[k % len(ARM_COLOURS)]
         data = arm.readouts
-        draw(ax_plasma, data["plasma_mg_per_l"], colour, label=arm.name)
-        draw(ax_csf, data["csf_mg_per_l"], colour)
-        draw(ax_occ, data["occupancy"], colour)
-        draw(ax_rec, data["receptor_density"], colour, "-")
-        draw(ax_rec, data["adaptation"], colour, "--")
-        draw(ax_exc, data["excitability"], colour)
+        draw(ax_plasma, data["plasma_mg_per_l"], k, label=arm.name)
+        if split_csf:
+            draw(ax_csf, data["lumbar_csf_mg_per_l"], k, "-")
+            draw(ax_csf, data["biophase_mg_per_l"], k, "--")
+        else:
+            draw(ax_csf, data["csf_mg_per_l"], k)
+        draw(ax_occ, data["occupancy"], k)
+        draw(ax_rec, data["receptor_density"], k, "-")
+        draw(ax_rec, data["adaptation"], k, "--")
+        draw(ax_exc, data["excitability"], k)
         peak_plasma = max(peak_plasma, float(np.nanmax(data["plasma_mg_per_l"])))
         if arm.last_dose_h is not None:
-            ax_exc.axvline(arm.last_dose_h * scale, color=colour, linestyle=":", linewidth=1.0, alpha=0.8)
+            ax_exc.axvline(arm.last_dose_h * scale, color=colour, linestyle=":", linewidth=1.0, alpha=0.8,
+                           zorder=MEDIAN_Z + 0.5)
 
-    if peak_plasma > 0.5 * TOXIC_PLASMA_MG_PER_L:
-        ax_plasma.axhline(TOXIC_PLASMA_MG_PER_L, color="0.35", linestyle="--", linewidth=0.9)
-        ax_plasma.annotate(f"{TOXIC_PLASMA_MG_PER_L:g} mg/L: toxic in renal failure", (0.005, TOXIC_PLASMA_MG_PER_L),
-                           xycoords=("axes fraction", "data"), xytext=(2, 3), textcoords="offset points",
-                           fontsize=8, color="0.3")
+    toxic_line(ax_plasma, peak_plasma)
     ax_exc.axhline(1.0, color="0.45", linewidth=1.0)
     ax_exc.axhline(REBOUND_THRESHOLD, color="#B2182B", linestyle="--", linewidth=1.0)
     ax_exc.annotate("untreated baseline", (1.0, 1.0), xycoords=("axes fraction", "data"), xytext=(-3, 3),
@@ -185,7 +220,8 @@ def plot_arms(
 
     ax_plasma.set_title("Plasma concentration", loc="left", fontsize=10)
     ax_plasma.set_ylabel("mg/L")
-    ax_csf.set_title("CSF concentration (lumbar + spinal biophase)", loc="left", fontsize=10)
+    ax_csf.set_title("CSF: lumbar (solid) and spinal biophase (dashed)" if split_csf
+                     else "CSF concentration (lumbar + spinal biophase)", loc="left", fontsize=10)
     ax_csf.set_ylabel("mg/L")
     ax_occ.set_title("GABA-B receptor occupancy by baclofen", loc="left", fontsize=10)
     ax_occ.set_ylabel("fraction")
@@ -202,7 +238,8 @@ def plot_arms(
         ax.tick_params(labelsize=8.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for ax in (ax_plasma, ax_csf, ax_occ):
+    csf_log = split_csf and _csf_log_scale(ax_csf, arms)
+    for ax in (ax_plasma, ax_occ) + (() if csf_log else (ax_csf,)):
         ax.set_ylim(bottom=0)
     _tidy_excitability(ax_exc)
     if in_days:
@@ -211,6 +248,8 @@ def plot_arms(
         from matplotlib.ticker import MultipleLocator
 
         ax_exc.xaxis.set_major_locator(MultipleLocator(6 if duration <= 48 else 12))
+    ax_exc.set_xlim(float(x[0]), duration * scale)
+    end_tick(ax_exc, duration * scale)
 
     fig.text(0.07, 0.975, title, fontsize=14, fontweight="bold", va="top")
     sub = textwrap.shorten(description, 170) if description else ""
@@ -223,10 +262,91 @@ def plot_arms(
         fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.062, 0.905), ncol=min(len(labels), 6),
                    fontsize=9.5, frameon=False, handlelength=2.2, columnspacing=1.6)
     fig.text(0.5, 0.012, FOOTER, ha="center", va="bottom", fontsize=8.5, color="0.4", style="italic")
-    try:
-        fig.savefig(file, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    return fig
+
+
+#: The CSF panel turns logarithmic when lumbar and biophase peaks differ by more than this factor.
+CSF_LOG_RATIO = 10.0
+
+
+def _csf_log_scale(ax, arms) -> bool:
+    """A log scale for the CSF panel when lumbar and biophase levels differ by over :data:`CSF_LOG_RATIO`
+    (intrathecal dosing: the lumbar level is tens of times the biophase's); the axis spans three decades."""
+    peaks = []
+    for name in ("lumbar_csf_mg_per_l", "biophase_mg_per_l"):
+        peaks.append(max(float(np.nanmax(np.asarray(a.readouts[name], dtype=float), initial=0.0)) for a in arms))
+    lo, hi = min(peaks), max(peaks)
+    if not (lo > 0 and hi / lo > CSF_LOG_RATIO):
+        return False
+    ax.set_yscale("log")
+    ax.set_ylim(lo / 100.0, hi * 1.5)
+    ax.set_title(ax.get_title(loc="left") + "; log scale", loc="left", fontsize=10)
+    return True
+
+
+def median_width(k: int, n_arms: int) -> float:
+    """Line width of arm ``k``'s median among ``n_arms``: the first widest, the last :data:`MEDIAN_WIDTH`.
+
+    Drawn in order, each arm lies on top of the previous ones and is
+    narrower, so where two arms coincide both colours show.
+    """
+    step = min(MEDIAN_WIDTH_STEP, MEDIAN_WIDTH_SPREAD / max(1, n_arms - 1))
+    return MEDIAN_WIDTH + step * max(0, n_arms - 1 - k)
+
+
+def shows_toxic_line(peak_mg_per_l: float) -> bool:
+    """Whether a plasma panel whose curves reach ``peak_mg_per_l`` shows the toxic line.
+
+    The one rule of every figure: above :data:`TOXIC_LINE_FROM_MG_PER_L`
+    (half the line), so the line is there whenever the curves come near it.
+    """
+    return bool(np.isfinite(peak_mg_per_l) and peak_mg_per_l > TOXIC_LINE_FROM_MG_PER_L)
+
+
+def toxic_line(ax, peak_mg_per_l: float | None = None, *, label: bool = True, scale: float = 1.0) -> bool:
+    """Draw the 0.7 mg/L line on a plasma panel when :func:`shows_toxic_line`.
+
+    ``peak_mg_per_l`` defaults to the highest point of the curves already
+    drawn on ``ax``.  ``scale`` is the panel's unit in mg/L's (1000 for a
+    panel in ng/mL).  Returns whether the line was drawn.
+    """
+    if peak_mg_per_l is None:
+        peaks = [np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.get_lines()
+                 if np.size(line.get_ydata())]
+        peaks += [np.nanmax(c.get_paths()[0].vertices[:, 1]) for c in ax.collections
+                  if hasattr(c, "get_paths") and c.get_paths() and len(c.get_paths()[0].vertices)]
+        peak_mg_per_l = max(peaks, default=0.0) / scale
+    if not shows_toxic_line(peak_mg_per_l):
+        return False
+    level = TOXIC_PLASMA_MG_PER_L * scale
+    ax.axhline(level, color="0.35", linestyle="--", linewidth=0.9, zorder=MEDIAN_Z + 0.5, gid="toxic-line")
+    if label:
+        ax.annotate(f"{TOXIC_PLASMA_MG_PER_L:g} mg/L: toxic in renal failure", (0.005, level),
+                    xycoords=("axes fraction", "data"), xytext=(2, 3), textcoords="offset points",
+                    fontsize=8, color="0.3")
+    lo, hi = ax.get_ylim()
+    if hi < level * 1.12:
+        ax.set_ylim(lo, level * 1.12)
+    return True
+
+
+def end_tick(ax, end: float | None = None) -> list[float]:
+    """Put a labelled tick at the end of the time axis.
+
+    Keeps the locator's ticks inside ``[start, end]``, drops one closer than
+    0.3 of a step to the end, and adds ``end`` (default: the axis's right
+    limit).  Shared axes share the ticks.  Returns the ticks.
+    """
+    from matplotlib.ticker import FixedLocator
+
+    lo, hi = ax.get_xlim()
+    end = float(hi if end is None else end)
+    ticks = [float(t) for t in ax.xaxis.get_major_locator().tick_values(lo, end) if lo - 1e-9 <= t <= end + 1e-9]
+    step = float(np.min(np.diff(ticks))) if len(ticks) > 1 else max(end - lo, 1.0)
+    ticks = [t for t in ticks if t < end - 0.3 * step] + [end]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xlim(lo, end)
+    return ticks
 
 
 def _tidy_excitability(ax) -> None:
@@ -273,15 +393,21 @@ def plot_bands(time_h: np.ndarray, readouts: dict, *, percentiles=(5, 50, 95), a
         if v.shape[0] > 1:
             p_lo, p_mid, p_hi = percentile_bands(v, (lo, mid, hi))
             a.fill_between(x, p_lo, p_hi, color=ARM_COLOURS[0], alpha=0.2, linewidth=0,
-                           label=f"{lo:g}th-{hi:g}th percentile")
-            a.plot(x, p_mid, color=ARM_COLOURS[0], label=f"{mid:g}th percentile")
-            a.legend(loc="best", fontsize=8, frameon=False)
+                           label=f"{lo:g}th-{hi:g}th percentile", zorder=BAND_Z)
+            a.plot(x, p_mid, color=ARM_COLOURS[0], label=f"{mid:g}th percentile", zorder=MEDIAN_Z)
+            if a is axes[0]:  # one legend, above the panels, never over a curve
+                a.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, fontsize=8, frameon=False,
+                         borderaxespad=0.0)
         else:
             a.plot(x, v[0], color=ARM_COLOURS[0])
         unit = READOUT_INFO[name][0] if name in READOUT_INFO else ""
         a.set_ylabel(f"{name}\n({unit})" if unit and unit != "1" else name, fontsize=9)
         a.grid(True, color="0.9", linewidth=0.6)
+        if name == "plasma_mg_per_l":
+            toxic_line(a, float(np.nanmax(v)), label=False)
     axes[-1].set_xlabel("time (days)" if days else "time (h)")
     if days:
         _day_ticks(axes[-1], float(x[-1]))
+    axes[-1].set_xlim(float(x[0]), float(x[-1]))
+    end_tick(axes[-1], float(x[-1]))
     return axes
