@@ -31,6 +31,9 @@ Simulate baclofen pharmacokinetics and GABA-B receptor pharmacodynamics
   python -m pkpd parameters            every model parameter: unit, default, source
   python -m pkpd run data.csv          an event table (NONMEM-style dataset)
   python -m pkpd events NAME > e.csv   a scenario written as an event table
+  python -m pkpd report NAME           one self-contained HTML page to share
+  python -m pkpd taper --dose-mg 20 --every-h 8 --treatment-days 28
+                                       the shortest taper under a rebound threshold
 
 {DISCLAIMER}"""
 

@@ -44,7 +44,7 @@ from .simulate import Grid, SaveAt, iter_chunks, output_times
 
 #: Readouts the metrics and the figure read on the summary grid.
 SUMMARY_READOUTS = ("plasma_mg_per_l", "csf_mg_per_l", "occupancy", "receptor_density", "adaptation",
-                    "excitability", "cns_depression")
+                    "excitability", "cns_depression", "lumbar_csf_mg_per_l", "biophase_mg_per_l")
 
 #: Readouts kept for the figure.
 PLOT_READOUTS = (
@@ -54,6 +54,8 @@ PLOT_READOUTS = (
     "receptor_density",
     "adaptation",
     "excitability",
+    "lumbar_csf_mg_per_l",  # the CSF panel draws these two apart (pkpd.model.EXTRA_READOUTS)
+    "biophase_mg_per_l",
 )
 #: Subjects per arm kept for the figure's median and 90 % band (the first
 #: ones: subject i depends only on the seed and i, so they are a random
@@ -740,7 +742,7 @@ def run_table_to_folder(table, parameters=None, folder: str | os.PathLike | None
         hi = max(t[-1] for t, _ in subjects)
         axis = np.linspace(lo, hi, TABLE_FIGURE_POINTS)
         curves = {k: np.array([np.interp(axis, t, r[k], left=np.nan, right=np.nan) for t, r in subjects])
-                  for k in PLOT_READOUTS}
+                  for k in PLOT_READOUTS if k in subjects[0][1]}
         plotting.plot_arms(f.file, time_h=axis, arms=[plotting.ArmCurves(name, curves)], title=name,
                            description=f"event table {table.source}", n_subjects=len(subjects), duration_h=hi)
 

@@ -99,7 +99,7 @@ class Grid:
         if isinstance(self.readouts, str):
             raise ParameterError(f"readouts: expected a sequence of names; got the string {self.readouts!r}")
         names = tuple(self.readouts)
-        unknown = [o for o in names if o not in READOUTS]
+        unknown = [o for o in names if o not in READOUTS and o not in model.EXTRA_READOUTS]
         if unknown:
             raise ParameterError(f"outputs: unknown readout {unknown[0]!r} (expected some of {', '.join(READOUTS)})")
         object.__setattr__(self, "times_h", _readonly(t))

@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import metrics
+from . import metrics, plotting
 from .errors import ParameterError
 from .model import individual_parameters, occupancy as _model_occupancy
 from .parameters import Parameters, default_parameters
@@ -499,6 +499,14 @@ def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 8.0, height: float
     return fig, axes.ravel()
 
 
+def _legend_outside(ax, *, below: bool = False) -> None:
+    """The axes' legend outside the panel (right of it, or under it), never over a curve."""
+    if below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+
+
 def interactive(fn: Callable, **sliders):
     """Sliders on an explorer when ipywidgets is installed; a static figure otherwise.
 
@@ -566,7 +574,8 @@ def explore_oral(dose_mg: float = 10.0, every_h: float = 8.0, days: float = 3.0,
     ax.set_xlabel("time (h)")
     ax.set_ylabel("plasma (mg/L)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right")
+    plotting.toxic_line(ax)
+    _legend_outside(ax)
     ax.set_title(f"peak in last interval / first peak = {ss / first:.2f}")
     return fig
 
@@ -604,11 +613,12 @@ def explore_occupancy(oral_mg_per_day: float = 60.0, intrathecal_mg_per_day: flo
     ax1.set_ylim(1e-4, 10)
     ax1.set_xlabel("time (h)")
     ax1.set_ylabel("concentration (mg/L)")
-    ax1.legend(fontsize="small", loc="lower right")
+    plotting.toxic_line(ax1, float(np.max(res.plasma_mg_per_l)), label=False)
     ax2.set_xlabel("time (h)")
     ax2.set_ylabel("receptor occupancy")
     ax2.set_ylim(0, 1)
-    ax2.legend(fontsize="small")
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
     ax2.set_title(f"mean occupancy on day 3: oral {occ[0]:.2f}, intrathecal {occ[1]:.2f}", fontsize="medium")
     return fig
 
@@ -650,7 +660,8 @@ def explore_tolerance(dose_mg: float = 20.0, days: float = 60.0, every_h: float 
     ax2.plot(day, rd[0], label="receptor density R")
     ax2.plot(day, ad[0], label="counter-adaptation M + M2")
     ax2.set_xlabel("day")
-    ax2.legend()
+    ax2.set_ylabel("relative to baseline")
+    _legend_outside(ax2, below=True)
     fig.suptitle(f"{dose_mg:g} mg every {every_h:g} h")
     return fig
 
@@ -688,7 +699,7 @@ def explore_taper(taper_days: float = 14.0, steps: int = 7, dose_mg: float = 20.
     ax.axhline(1.0, color="black", lw=0.6)
     ax.set_xlabel("day")
     ax.set_ylabel("excitability")
-    ax.legend(loc="lower left")
+    _legend_outside(ax)
     ax.set_title(f"peak after last dose: taper {peaks[0]:.3f}, abrupt stop {peaks[1]:.3f}", fontsize="medium")
     return fig
 
@@ -723,11 +734,11 @@ def explore_kidneys(crcl_ml_min: float = 30.0, dose_mg: float = 10.0, every_h: f
     fig, (ax,) = _figure(height=3.6)
     ax.plot(res.time_h / HOURS_PER_DAY, res.plasma_mg_per_l[1], color="grey", label="CrCl 100 mL/min")
     ax.plot(res.time_h / HOURS_PER_DAY, res.plasma_mg_per_l[0], color="C3", label=f"CrCl {crcl_ml_min:g} mL/min")
-    ax.axhline(TOXIC_PLASMA_MG_PER_L, color="black", ls=":", label="0.7 mg/L (toxic in renal failure, Brvar 2007)")
     ax.set_xlabel("day")
     ax.set_ylabel("plasma (mg/L)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize="small")
+    plotting.toxic_line(ax)
+    _legend_outside(ax)
     ax.set_title(f"{dose_mg:g} mg every {every_h:g} h: steady-state AUC ratio {auc[0] / auc[1]:.2f}", fontsize="medium")
     return fig
 
@@ -767,8 +778,9 @@ def explore_high_dose(mg_per_day: float = 180.0, omega_cl: float = 0.25, crcl_ml
         ax.set_xlabel("hours into day 5")
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
-    ax1.axhline(TOXIC_PLASMA_MG_PER_L, color="black", ls=":", label="0.7 mg/L")
-    ax1.legend(fontsize="small")
+    plotting.toxic_line(ax1)
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
     ax2.set_ylim(0, 1)
     fig.suptitle(f"{mg_per_day:g} mg/day, CL variability {omega_cl:g}: {100 * above:.0f} % of subjects above 0.7 mg/L")
     return fig
