@@ -587,11 +587,11 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, max_step_h, changes,
                [slow_ss.get(m[0].number, {}) for m in members]).run()
     readouts = {}
-    if rows.size:
-        for name in READOUTS:
+    if rows.size:  # the API-only readouts too (the figure's CSV split); to_columns writes READOUTS only
+        for name in READOUTS + model.EXTRA_READOUTS:
             readouts[name] = np.asarray(model.readout(name, outputs.states, outputs.ind), float)
     else:
-        readouts = {name: np.zeros(0) for name in READOUTS}
+        readouts = {name: np.zeros(0) for name in READOUTS + model.EXTRA_READOUTS}
     return TableResult(
         subject_id=np.repeat(np.array(ids, dtype=object), counts),
         number=np.repeat(np.array(numbers, dtype=int), counts),
