@@ -456,29 +456,60 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) ->
     )
 
 
-def _concatenate(parts: list[SimulationResult]) -> SimulationResult:
-    """One result from chunk results (subjects along the first axis)."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
+class _Assembly:
+    """The whole population's result, filled chunk by chunk into preallocated arrays.
 
-    def cat(arrays):
-        return _readonly(np.concatenate(list(arrays), axis=0))
+    Only one chunk's result exists besides the final arrays, so a run holds
+    its outputs once (not once per chunk and again for the concatenation).
+    """
 
-    grids = {}
-    for name, g in first.grids.items():
-        grids[name] = Saved(g.time_h, MappingProxyType({r: cat(p.grids[name].readouts[r] for p in parts) for r in g.readouts}))
-    main_name = first.main_grid
-    params = {k: cat(p.parameters[k] for p in parts) for k in first.parameters}
-    amounts = None if first.amounts is None else MappingProxyType(
-        {k: cat(p.amounts[k] for p in parts) for k in first.amounts})
-    observed = None if first.observed is None else cat(p.observed for p in parts)
-    stats = SolverStats(first.stats.nodes, sum(p.stats.exponentials for p in parts), len(parts))
-    return SimulationResult(
-        time_h=first.time_h, readouts=grids[main_name].readouts, parameters=MappingProxyType(params),
-        subject_ids=cat(p.subject_ids for p in parts), grids=MappingProxyType(grids), amounts=amounts,
-        observed=observed, observed_readout=first.observed_readout, stats=stats, main_grid=main_name,
-    )
+    def __init__(self, n: int):
+        self.n = n
+        self.filled = 0
+        self.first: SimulationResult | None = None
+        self.exponentials = 0
+        self.chunks = 0
+
+    def _empty_like(self, a: np.ndarray) -> np.ndarray:
+        return np.empty((self.n,) + a.shape[1:], dtype=a.dtype)
+
+    def add(self, part: SimulationResult) -> None:
+        if self.first is None:
+            self.first = part
+            self.grids = {g: {r: self._empty_like(v) for r, v in s.readouts.items()} for g, s in part.grids.items()}
+            self.parameters = {k: self._empty_like(v) for k, v in part.parameters.items()}
+            self.amounts = None if part.amounts is None else {k: self._empty_like(v) for k, v in part.amounts.items()}
+            self.observed = None if part.observed is None else self._empty_like(part.observed)
+            self.ids = self._empty_like(part.subject_ids)
+        sl = slice(self.filled, self.filled + part.n_subjects)
+        for g, saved in part.grids.items():
+            for r, v in saved.readouts.items():
+                self.grids[g][r][sl] = v
+        for k, v in part.parameters.items():
+            self.parameters[k][sl] = v
+        if self.amounts is not None:
+            for k, v in part.amounts.items():
+                self.amounts[k][sl] = v
+        if self.observed is not None:
+            self.observed[sl] = part.observed
+        self.ids[sl] = part.subject_ids
+        self.filled = sl.stop
+        self.exponentials += part.stats.exponentials
+        self.chunks += 1
+
+    def result(self) -> SimulationResult:
+        first = self.first
+        grids = {g: Saved(first.grids[g].time_h, MappingProxyType({r: _readonly(v) for r, v in rs.items()}))
+                 for g, rs in self.grids.items()}
+        return SimulationResult(
+            time_h=first.time_h, readouts=grids[first.main_grid].readouts,
+            parameters=MappingProxyType({k: _readonly(v) for k, v in self.parameters.items()}),
+            subject_ids=_readonly(self.ids), grids=MappingProxyType(grids),
+            amounts=None if self.amounts is None else MappingProxyType({k: _readonly(v) for k, v in self.amounts.items()}),
+            observed=None if self.observed is None else _readonly(self.observed),
+            observed_readout=first.observed_readout,
+            stats=SolverStats(first.stats.nodes, self.exponentials, self.chunks), main_grid=first.main_grid,
+        )
 
 
 def simulate(
@@ -547,16 +578,19 @@ def simulate(
     SolverError
         The solution became non-finite (names the subject and its parameters).
     """
-    parts = []
-    total = population.n if isinstance(population, Population) else None
+    assembly = None
     for part in iter_chunks(regimen, duration_h=duration_h, parameters=parameters, population=population,
                             output_step_h=output_step_h, times_h=times_h, outputs=outputs, save=save,
                             amounts=amounts, residual_error=residual_error, max_step_h=max_step_h,
                             chunk_size=chunk_size, _hold_all=True):
-        parts.append(part)
+        if assembly is None:  # iter_chunks has validated the inputs by now
+            n = population.n if population is not None else 1 if isinstance(regimen, Regimen) else len(regimen)
+            assembly = _Assembly(n)
+        assembly.add(part)
+        del part
         if progress is not None:
-            progress(sum(p.n_subjects for p in parts), total or parts[-1].n_subjects)
-    return _concatenate(parts)
+            progress(assembly.filled, assembly.n)
+    return assembly.result()
 
 
 def simulate_arms(arms: Mapping[str, Regimen], **kwargs) -> dict[str, SimulationResult]:

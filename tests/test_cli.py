@@ -20,6 +20,8 @@ from pkpd import files as pio
 from pkpd.metrics import METRICS
 from pkpd.scenario import DEFAULT_SCENARIO, builtin_scenarios, load_scenario
 
+pytestmark = pytest.mark.slow  # subprocesses / long reference runs: outside the fast loop
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 BUILTINS = [name for name, _ in builtin_scenarios()]

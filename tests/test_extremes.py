@@ -34,7 +34,7 @@ def test_very_fast_absorption_matches_bateman():
         (dict(k_rec=1e-6, k_int=1e-6, k_M=1e-6), 1e-6),
         # adaptation 1000/h (t1/2 2.5 s) against 0.5 h steps: L-stable, so no
         # ringing, and still within a few 1e-6 of the exact solution
-        (dict(k_M=1000.0), 5e-6),
+        pytest.param(dict(k_M=1000.0), 5e-6, marks=pytest.mark.slow),
     ],
 )
 def test_extreme_rates_match_the_independent_solution(overrides, atol):

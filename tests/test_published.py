@@ -39,6 +39,8 @@ import pkpd
 from pkpd import Dose, Infusion, Regimen
 from reference_model import reference_solution, typical_params
 
+pytestmark = pytest.mark.slow  # subprocesses / long reference runs: outside the fast loop
+
 PLASMA_RTOL = 1e-5
 PD_ATOL = 1e-6
 PD_READOUTS = ("occupancy", "receptor_density", "adaptation", "inhibition", "effect", "excitability",
