@@ -13,10 +13,11 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "pkpd"
 #: the statistics (whichever exists).
 LAYER = {
     "errors": 0, "units": 0,
-    "parameters": 1, "regimen": 1, "resources": 1,
+    "parameters": 1, "regimen": 1, "resources": 1, "records": 1,
     "population": 2,
     "model": 3, "solver": 3,
-    "events": 4, "metrics": 4, "statistics": 4,
+    "events": 4, "metrics": 4, "statistics": 4, "_numba_kernel": 4,
+    "kernel": 5,
     "plotting": 5,
     "simulate": 6,
     "scenario": 7, "files": 7, "progress": 7,
