@@ -221,7 +221,8 @@ SLOW_PARAMETERS = ("kd_scale", "g", "k_int", "k_rec", "tau", "I0", "k_M", "phi",
 
 def slow_parameters(ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """The values of :data:`SLOW_PARAMETERS`, shape (len(SLOW_PARAMETERS), n)."""
-    extra = {"kd_scale": kd_scale(ind), "I0": baseline_inhibition(ind)}
+    with np.errstate(all="ignore"):  # an extreme value gives inf here; the solver then names the subject
+        extra = {"kd_scale": kd_scale(ind), "I0": baseline_inhibition(ind)}
     return np.ascontiguousarray(np.stack([np.asarray(extra[k] if k in extra else ind[k], float)
                                           for k in SLOW_PARAMETERS]))
 

@@ -164,6 +164,7 @@ def test_engine_numba_without_numba_names_the_extra(monkeypatch):
 
 def test_disable_variable_falls_back_to_numpy(monkeypatch):
     monkeypatch.setenv(kernel.DISABLE_VARIABLE, "1")
+    monkeypatch.delenv(kernel.ENGINE_VARIABLE, raising=False)
     assert not kernel.available()
     assert kernel.choose("auto", 1e12) == "numpy"
     with pytest.raises(ParameterError, match=r"pkpd\[fast\]"):
