@@ -22,10 +22,15 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 for _f in (model.kd_units, model.occupancy_of, model.inhibition_of, model.receptor_loss_coefficients,
            model.adaptation_coefficients):
     register_jitable(_f)
-loss = numba.njit(model.receptor_loss_coefficients)
-adapt = numba.njit(model.adaptation_coefficients)
-inhib = numba.njit(model.inhibition_of)
-kd = numba.njit(model.kd_units)
+# Inlined into the kernel at numba's level (a call left to LLVM stops it
+# from vectorising the subject loop); an inlined body looks its globals up
+# here, hence the names the model's functions use are imported.
+from .model import occupancy_of  # noqa: E402,F401  (called by receptor_loss_coefficients)
+
+loss = numba.njit(inline="always", fastmath=FASTMATH)(model.receptor_loss_coefficients)
+adapt = numba.njit(inline="always", fastmath=FASTMATH)(model.adaptation_coefficients)
+inhib = numba.njit(inline="always", fastmath=FASTMATH)(model.inhibition_of)
+kd = numba.njit(inline="always", fastmath=FASTMATH)(model.kd_units)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=FASTMATH)
@@ -46,6 +51,25 @@ def kernel(step_id, hs, full, stage, j_ptr, j_node, j_row, j_amt, in_node, in_va
         y = np.empty((3, nb))
         xs = np.zeros((3, nb))
         cur = np.empty(nb, np.int64)
+        # this block's propagators and parameters, contiguous and indexed
+        # from 0 (unit-stride inner loops that LLVM vectorises)
+        n_s = full.shape[0]
+        fl = np.empty((n_s, nl, na, nb))
+        sl = np.zeros((n_s, 3, na, nb))
+        pl = np.empty((prm.shape[0], nb))
+        for s in range(n_s):
+            for i in range(nl):
+                for a in range(na):
+                    for j in range(nb):
+                        fl[s, i, a, j] = full[s, i, a, j0 + j]
+            if coupled:
+                for st in range(3):
+                    for a in range(na):
+                        for j in range(nb):
+                            sl[s, st, a, j] = stage[s, st, 0, a, j0 + j]
+        for q in range(prm.shape[0]):
+            for j in range(nb):
+                pl[q, j] = prm[q, j0 + j]
         for j in range(nb):
             for a in range(na):
                 z[a, j] = z0[a, j0 + j]
@@ -82,10 +106,10 @@ def kernel(step_id, hs, full, stage, j_ptr, j_node, j_row, j_amt, in_node, in_va
             if coupled:  # A_csf at the three stage times
                 for st in range(3):
                     for j in range(nb):
-                        acc = 0.0
-                        for a in range(na):
-                            acc += stage[s, st, 0, a, j0 + j] * z[a, j]
-                        xs[st, j] = acc
+                        xs[st, j] = 0.0
+                    for a in range(na):
+                        for j in range(nb):
+                            xs[st, j] += sl[s, st, a, j] * z[a, j]
             a00 = h * tab_a[0, 0]
             a01 = h * tab_a[0, 1]
             a02 = h * tab_a[0, 2]
@@ -95,45 +119,55 @@ def kernel(step_id, hs, full, stage, j_ptr, j_node, j_row, j_amt, in_node, in_va
             a20 = h * tab_a[2, 0]
             a21 = h * tab_a[2, 1]
             a22 = h * tab_a[2, 2]
-            for j in range(nb):
-                jj = j0 + j
-                scale = prm[0, jj]
-                g = prm[1, jj]
-                tau = prm[4, jj]
-                i0 = prm[5, jj]
+            hb0 = h * tab_b[0]
+            hb1 = h * tab_b[1]
+            hb2 = h * tab_b[2]
+            for j in range(nb):  # the slow part, one subject per lane
+                scale = pl[0, j]
+                g = pl[1, j]
+                k_int = pl[2, j]
+                k_rec = pl[3, j]
+                tau = pl[4, j]
+                i0 = pl[5, j]
                 c0 = kd(xs[0, j], scale)
                 c1 = kd(xs[1, j], scale)
                 c2 = kd(xs[2, j], scale)
-                p0, q0 = loss(c0, g, prm[2, jj], prm[3, jj])
-                p1, q1 = loss(c1, g, prm[2, jj], prm[3, jj])
-                p2, q2 = loss(c2, g, prm[2, jj], prm[3, jj])
-                l0, l1, l2, e = _collocate(y[0, j], p0, p1, p2, q0, q1, q2, h,
-                                                 a00, a01, a02, a10, a11, a12, a20, a21, a22, tab_b, stiffly)
+                p0, q0 = loss(c0, g, k_int, k_rec)
+                p1, q1 = loss(c1, g, k_int, k_rec)
+                p2, q2 = loss(c2, g, k_int, k_rec)
+                l0, l1, l2, e = _collocate(y[0, j], p0, p1, p2, q0, q1, q2,
+                                           a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
                 y[0, j] = e
                 d0 = inhib(c0, l0, g, tau) - i0
                 d1 = inhib(c1, l1, g, tau) - i0
                 d2 = inhib(c2, l2, g, tau) - i0
-                for i in range(1, 3):
-                    rate = prm[4 + 2 * i, jj]
-                    extent = prm[5 + 2 * i, jj]
-                    p0, q0 = adapt(d0, rate, extent)
-                    p1, q1 = adapt(d1, rate, extent)
-                    p2, q2 = adapt(d2, rate, extent)
-                    _, _, _, e = _collocate(y[i, j], p0, p1, p2, q0, q1, q2, h,
-                                                  a00, a01, a02, a10, a11, a12, a20, a21, a22, tab_b, stiffly)
-                    y[i, j] = e
+                # the two adaptations (slow states 1 and 2), written out: the
+                # subject loop must stay the innermost loop to be vectorised
+                p0, q0 = adapt(d0, pl[6, j], pl[7, j])
+                p1, q1 = adapt(d1, pl[6, j], pl[7, j])
+                p2, q2 = adapt(d2, pl[6, j], pl[7, j])
+                _, _, _, e = _collocate(y[1, j], p0, p1, p2, q0, q1, q2,
+                                        a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+                y[1, j] = e
+                p0, q0 = adapt(d0, pl[8, j], pl[9, j])
+                p1, q1 = adapt(d1, pl[8, j], pl[9, j])
+                p2, q2 = adapt(d2, pl[8, j], pl[9, j])
+                _, _, _, e = _collocate(y[2, j], p0, p1, p2, q0, q1, q2,
+                                        a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+                y[2, j] = e
             for i in range(nl):  # exact linear step
                 for j in range(nb):
                     znew[i, j] = 0.0
                 for a in range(na):
                     for j in range(nb):
-                        znew[i, j] += full[s, i, a, j0 + j] * z[a, j]
+                        znew[i, j] += fl[s, i, a, j] * z[a, j]
             for i in range(nl):
                 for j in range(nb):
                     z[i, j] = znew[i, j]
 
-@numba.njit(fastmath=FASTMATH)
-def _collocate(ya, p0, p1, p2, q0, q1, q2, h, a00, a01, a02, a10, a11, a12, a20, a21, a22, tab_b, stiffly):
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def _collocate(ya, p0, p1, p2, q0, q1, q2, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
     # As pkpd.solver._collocate, for one system.
     m00, m01, m02 = 1.0 + a00 * q0, a01 * q1, a02 * q2
     m10, m11, m12 = a10 * q0, 1.0 + a11 * q1, a12 * q2
@@ -154,7 +188,6 @@ def _collocate(ya, p0, p1, p2, q0, q1, q2, h, a00, a01, a02, a10, a11, a12, a20,
     if stiffly:
         end = s2
     else:
-        hb0, hb1, hb2 = h * tab_b[0], h * tab_b[1], h * tab_b[2]
         end = ya + (hb0 * (p0 - q0 * s0) + hb1 * (p1 - q1 * s1) + hb2 * (p2 - q2 * s2))
     return s0, s1, s2, end
 
