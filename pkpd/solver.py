@@ -399,10 +399,13 @@ def prepare(system: SemiLinearSystem, nodes: np.ndarray, *, jumps, inputs, recor
             coupled_rows=tuple(position[r] for r in system.coupled_rows if r in position),
         )
         kept_jumps = {}
+        new_row = np.full(nl_full, -1)
+        new_row[keep] = np.arange(len(keep))
         for k, (rows_, subj, amt) in jumps.items():
-            sel = np.isin(rows_, keep)  # a jump into a state that matters to nothing is dropped with it
+            moved = new_row[np.asarray(rows_, int)]
+            sel = moved >= 0  # a jump into a state that matters to nothing is dropped with it
             if np.any(sel):
-                kept_jumps[k] = (np.array([position[r] for r in np.asarray(rows_)[sel]]), subj[sel], amt[sel])
+                kept_jumps[k] = (moved[sel], subj[sel], amt[sel])
         jumps = kept_jumps
         inputs = {k: u[active_inputs] for k, u in inputs.items()}
     else:
