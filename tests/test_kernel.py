@@ -204,3 +204,19 @@ def test_compile_notice_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
     kernel.get_kernel()
     assert capsys.readouterr().err == ""
+
+
+def test_a_failing_numba_import_means_numpy(monkeypatch):
+    """numba absent (its import fails): auto runs numpy, engine='numba' names the extra."""
+    import sys
+
+    monkeypatch.delenv(kernel.ENGINE_VARIABLE, raising=False)
+    monkeypatch.delenv(kernel.DISABLE_VARIABLE, raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
+    monkeypatch.setattr(kernel, "_kernel", None)
+    assert not kernel.available()
+    assert kernel.choose(None, 1e12) == "numpy"
+    res = pkpd.simulate(REGIMENS["oral_er"], duration_h=24)
+    assert res.plasma_mg_per_l.max() > 0
+    with pytest.raises(ParameterError, match=r"pip install 'pkpd\[fast\]'"):
+        pkpd.simulate(REGIMENS["oral_er"], duration_h=24, engine="numba")
