@@ -47,7 +47,7 @@ THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
 MAX_THREADS = 2
 #: The line printed on standard error before a first compile.
-COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 5 s); later runs load it from the cache"
+COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 15 s of CPU); later runs load it from the cache"
 
 _FAST_EXTRA = "pip install 'pkpd[fast]'"
 _lock = threading.Lock()
@@ -62,8 +62,9 @@ ENGINE_VARIABLE = "PKPD_ENGINE"
 #: not installed (to exercise the fallback).
 DISABLE_VARIABLE = "PKPD_DISABLE_NUMBA"
 #: Work (subjects x integration nodes) from which "auto" pays for a first
-#: compile (about 5 s, against about 3e-7 s per subject-node for numpy).
-AUTO_COMPILE_WORK = 2e7
+#: compile (about 15 s of CPU measured, against about 3e-7 s per subject-node
+#: for numpy).
+AUTO_COMPILE_WORK = 5e7
 #: Work from which "auto" loads a cached kernel (about 0.3-0.5 s with numba's
 #: import, against about 5e-7 s per subject-node for numpy on small batches).
 AUTO_LOAD_WORK = 1e6
