@@ -41,8 +41,9 @@ from .solver import SemiLinearSystem, check_finite, prepare
 
 #: Subjects integrated in lockstep by one thread.
 BLOCK = 64
-#: Subjects from which a second thread pays (measured: below it the
-#: threading overhead is comparable to the work).
+#: Subjects from which a second thread pays (standard problem, busy 2-core
+#: machine: 256 subjects 0.054 s serial vs 0.079 s on two threads; 1024
+#: subjects 0.24 s vs 0.13 s).
 THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
 MAX_THREADS = 2
