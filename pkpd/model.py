@@ -169,30 +169,79 @@ def baseline_inhibition(ind: Mapping[str, np.ndarray]) -> np.ndarray:
     return s0 / (1.0 + s0)
 
 
+# --- The slow part's equations, elementwise ------------------------------
+# Written once, as plain arithmetic on scalars or arrays: numpy broadcasts
+# them (the reference path below) and pkpd.kernel compiles the very same
+# functions with numba.  They read no module-level constant, so a compiled
+# copy can never hold a stale value.
+
+
+def kd_units(a_csf, scale):
+    """Drug in the biophase in units of Kd, ``max(A_csf, 0) * scale`` with
+    ``scale = (1000 / 213.66) / (V_csf * Kd)`` (:func:`kd_scale`)."""
+    return np.maximum(a_csf, 0.0) * scale
+
+
+def occupancy_of(c, g):
+    """Receptor occupancy by baclofen, theta = c / (1 + c + g), from c in Kd units."""
+    return c / (1.0 + c + g)
+
+
+def inhibition_of(c, loss, g, tau):
+    """Fractional inhibition I = s / (1 + s), s = tau * (1 - L) * (theta + theta_e)."""
+    bound = (c + g) / (1.0 + c + g)  # theta + theta_e
+    s = tau * (1.0 - loss) * bound
+    return s / (1.0 + s)
+
+
+def receptor_loss_coefficients(c, g, k_int, k_rec):
+    """(p, q) of receptor loss: dL/dt = k_int theta - (k_rec + k_int theta) L."""
+    loss_rate = k_int * occupancy_of(c, g)
+    return loss_rate, k_rec + loss_rate
+
+
+def adaptation_coefficients(drive, rate, extent):
+    """(p, q) of a counter-adaptation: dM/dt = rate (extent (I - I0) - M), ``drive = I - I0``."""
+    return (rate * extent) * drive, rate
+
+
+def kd_scale(ind: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(1000 / 213.66) / (V_csf * Kd): mg of A_csf to units of Kd, shape (n,)."""
+    return UM_PER_MG_PER_L / (ind["V_csf"] * ind["Kd"])
+
+
 def drug_in_kd_units(a_csf: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """c = C_csf * (1000 / 213.66) / Kd: biophase drug in units of Kd, from A_csf (mg).
 
     Tiny negative amounts from round-off are clipped to zero first.
     """
-    return np.maximum(a_csf, 0.0) * (UM_PER_MG_PER_L / (ind["V_csf"] * ind["Kd"]))
+    return kd_units(a_csf, kd_scale(ind))
 
 
 def occupancy(a_csf: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """Receptor occupancy by baclofen, theta = c / (1 + c + g), from A_csf (mg)."""
-    c = drug_in_kd_units(a_csf, ind)
-    return c / (1.0 + c + ind["g"])
+    return occupancy_of(drug_in_kd_units(a_csf, ind), ind["g"])
 
 
 def inhibition(a_csf: np.ndarray, receptor_loss: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """Fractional inhibition I = s / (1 + s), s = tau * R * (theta + theta_e)."""
-    c = drug_in_kd_units(a_csf, ind)
-    bound = (c + ind["g"]) / (1.0 + c + ind["g"])  # theta + theta_e
-    s = ind["tau"] * (1.0 - receptor_loss) * bound
-    return s / (1.0 + s)
+    return inhibition_of(drug_in_kd_units(a_csf, ind), receptor_loss, ind["g"], ind["tau"])
 
 
 #: Rate and extent of each counter-adaptation (slow states 1 and 2).
 _ADAPTATIONS = {1: ("k_M", "phi"), 2: ("k_M2", "phi2")}
+
+#: Per-subject values the slow part reads, in the order of :func:`slow_parameters`
+#: (what a compiled engine receives instead of the parameter mapping).
+SLOW_PARAMETERS = ("kd_scale", "g", "k_int", "k_rec", "tau", "I0", "k_M", "phi", "k_M2", "phi2")
+
+
+def slow_parameters(ind: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The values of :data:`SLOW_PARAMETERS`, shape (len(SLOW_PARAMETERS), n)."""
+    with np.errstate(all="ignore"):  # an extreme value gives inf here; the solver then names the subject
+        extra = {"kd_scale": kd_scale(ind), "I0": baseline_inhibition(ind)}
+    return np.ascontiguousarray(np.stack([np.asarray(extra[k] if k in extra else ind[k], float)
+                                          for k in SLOW_PARAMETERS]))
 
 
 def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping[str, np.ndarray],
@@ -220,8 +269,7 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping
         dM2/dt = k_M2 (phi2 (I - I0) - M2)
     """
     if i == 0:
-        loss_rate = ind["k_int"] * occupancy(linear[CSF], ind)
-        return loss_rate, ind["k_rec"] + loss_rate
+        return receptor_loss_coefficients(drug_in_kd_units(linear[CSF], ind), ind["g"], ind["k_int"], ind["k_rec"])
     rate, extent = _ADAPTATIONS[i]
     if memo is None or i == 1 or "drive" not in memo:
         if memo is not None and "I0" not in memo:
@@ -232,7 +280,7 @@ def slow_coefficients(i: int, linear: np.ndarray, slow: np.ndarray, ind: Mapping
             memo["drive"] = drive
     else:
         drive = memo["drive"]
-    return (ind[rate] * ind[extent]) * drive, ind[rate]
+    return adaptation_coefficients(drive, ind[rate], ind[extent])
 
 
 def cns_depression(c_cns: np.ndarray, ind: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -358,6 +358,77 @@ def _reachable(system: SemiLinearSystem, jumps, inputs, observed, x0=None) -> tu
     return [int(i) for i in np.flatnonzero(keep)], active_inputs
 
 
+@dataclass
+class Prepared:
+    """What both engines need before the first step (see :func:`prepare`).
+
+    ``system``, ``jumps`` and ``inputs`` are reduced to the states that
+    matter (:func:`_reachable`); ``keep`` lists the original rows kept, in
+    order; ``coupled`` the original rows the slow part reads that were kept;
+    ``live`` the positions in ``record_rows`` that are kept and ``rec_rows``
+    their rows in the reduced system; ``z0`` the augmented start state
+    (reduced x, then the inputs), ``props`` the propagators of every step.
+    """
+
+    system: SemiLinearSystem
+    keep: list
+    jumps: dict
+    inputs: dict
+    live: list
+    rec_rows: list
+    z0: np.ndarray
+    props: "_Propagators"
+    tableau: Tableau
+
+
+def prepare(system: SemiLinearSystem, nodes: np.ndarray, *, jumps, inputs, record_rows, x0=None,
+            method: Tableau = None) -> Prepared:
+    """Drop what matters to nothing, and compute the propagators of every step length."""
+    nl_full, _, n = system.B.shape
+    keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows), x0)
+    if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
+        # States that can never leave zero, or never matter, are dropped:
+        # smaller propagators, fewer multiplications per step (an oral-only
+        # run has no lumbar CSF; a run that saves no CNS readout skips C_cns).
+        position = {state: j for j, state in enumerate(keep)}
+        system = SemiLinearSystem(
+            A=system.A[np.ix_(keep, keep)],
+            B=system.B[np.ix_(keep, active_inputs)],
+            n_slow=system.n_slow,
+            coefficients=system.coefficients,
+            coupled_rows=tuple(position[r] for r in system.coupled_rows if r in position),
+        )
+        kept_jumps = {}
+        new_row = np.full(nl_full, -1)
+        new_row[keep] = np.arange(len(keep))
+        for k, (rows_, subj, amt) in jumps.items():
+            moved = new_row[np.asarray(rows_, int)]
+            sel = moved >= 0  # a jump into a state that matters to nothing is dropped with it
+            if np.any(sel):
+                kept_jumps[k] = (moved[sel], subj[sel], amt[sel])
+        jumps = kept_jumps
+        inputs = {k: u[active_inputs] for k, u in inputs.items()}
+    else:
+        position = {state: state for state in range(nl_full)}
+    nl, m, _ = system.B.shape
+    tab = RADAU3 if method is None else method
+    props = _Propagators(system, tab)
+    props.prepare(np.diff(nodes))
+    z = np.zeros((nl + m, n))
+    if x0 is not None:
+        z[:nl] = np.asarray(x0, float)[keep]
+    live = [j for j, r in enumerate(record_rows) if r in position]
+    rec_rows = [position[record_rows[j]] for j in live]
+    return Prepared(system, keep, jumps, inputs, live, rec_rows, z, props, tab)
+
+
+def check_finite(x_rec: np.ndarray, y_rec: np.ndarray) -> None:
+    """Raise :class:`NonFiniteError` naming the systems with a non-finite recorded value."""
+    if not (np.all(np.isfinite(x_rec)) and np.all(np.isfinite(y_rec))):
+        bad = np.unique(np.nonzero(~np.isfinite(np.concatenate([x_rec, y_rec])))[2])
+        raise NonFiniteError(bad)
+
+
 def integrate(
     system: SemiLinearSystem,
     nodes: np.ndarray,
@@ -407,35 +478,10 @@ def integrate(
     y_rec : ndarray (n_slow, T, n)
     """
     nl_full, _, n = system.B.shape
-    keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows), x0)
-    if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
-        # States that can never leave zero, or never matter, are dropped:
-        # smaller propagators, fewer multiplications per step (an oral-only
-        # run has no lumbar CSF; a run that saves no CNS readout skips C_cns).
-        position = {state: j for j, state in enumerate(keep)}
-        system = SemiLinearSystem(
-            A=system.A[np.ix_(keep, keep)],
-            B=system.B[np.ix_(keep, active_inputs)],
-            n_slow=system.n_slow,
-            coefficients=system.coefficients,
-            coupled_rows=tuple(position[r] for r in system.coupled_rows if r in position),
-        )
-        kept_jumps = {}
-        for k, (rows_, subj, amt) in jumps.items():
-            sel = np.isin(rows_, keep)  # a jump into a state that matters to nothing is dropped with it
-            if np.any(sel):
-                kept_jumps[k] = (np.array([position[r] for r in np.asarray(rows_)[sel]]), subj[sel], amt[sel])
-        jumps = kept_jumps
-        inputs = {k: u[active_inputs] for k, u in inputs.items()}
-    else:
-        position = {state: state for state in range(nl_full)}
+    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method)
+    system, keep, jumps, inputs, props, tab = pre.system, pre.keep, pre.jumps, pre.inputs, pre.props, pre.tableau
     nl, m, _ = system.B.shape
-    tab = RADAU3 if method is None else method
-    props = _Propagators(system, tab)
-    props.prepare(np.diff(nodes))
-    z = np.zeros((nl + m, n))
-    if x0 is not None:
-        z[:nl] = np.asarray(x0, float)[keep]
+    z = pre.z0
     y = np.array(y0, dtype=float, copy=True)
     # The slow part sees the full state layout; dropped rows stay zero.
     x_stage = np.zeros((nl_full, 3, n))
@@ -443,8 +489,7 @@ def integrate(
     n_rec = len(record_index)
     x_rec = np.empty((len(record_rows), n_rec, n)) if x_out is None else x_out
     y_rec = np.empty((system.n_slow, n_rec, n)) if y_out is None else y_out
-    live = [j for j, r in enumerate(record_rows) if r in position]
-    rec_rows = [position[record_rows[j]] for j in live]
+    live, rec_rows = pre.live, pre.rec_rows
     x_rec[[j for j in range(len(record_rows)) if j not in live]] = 0.0  # rows that never leave zero
     steps = np.diff(nodes)
     inverses: dict = {}
@@ -481,9 +526,7 @@ def integrate(
             z[:nl] = np.einsum("ian,an->in", full, z)
     if stats is not None:
         stats["exponentials"] = len(props._raw)
-    if not (np.all(np.isfinite(x_rec)) and np.all(np.isfinite(y_rec))):
-        bad = np.unique(np.nonzero(~np.isfinite(np.concatenate([x_rec, y_rec])))[2])
-        raise NonFiniteError(bad)
+    check_finite(x_rec, y_rec)
     return x_rec, y_rec
 
 

@@ -19,6 +19,7 @@ import importlib
 
 ENGINE_MODULES = {
     "pkpd": "benchmarks.engines.pkpd_engine",
+    "pkpd_numba": "benchmarks.engines.pkpd_numba",
     "scipy_loop": "benchmarks.engines.scipy_loop",
     "roadrunner_loop": "benchmarks.engines.roadrunner_loop",
     "diffrax_vmap": "benchmarks.engines.diffrax_vmap",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 NAME = "pkpd"
 SUBSET = None  # always run in full
-SETTINGS = "pkpd.simulate defaults (batch, exact linear PK)"
+SETTINGS = "pkpd.simulate(engine='numpy') (batch, exact linear PK)"
 
 
 def available() -> tuple[bool, str]:
@@ -29,7 +29,7 @@ def solve(problem, params, outputs, context=None) -> dict:
 
     res = simulate(problem.regimen, duration_h=problem.duration_h, parameters=problem.parameters,
                    population=problem.population, output_step_h=problem.output_step_h,
-                   outputs=tuple(outputs))
+                   outputs=tuple(outputs), engine="numpy")
     if res.time_h.shape != problem.times_h.shape:
         raise AssertionError(f"pkpd output grid has {res.time_h.size} times; expected {problem.times_h.size}")
     return {k: res.readout(k) for k in outputs}

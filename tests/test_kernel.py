@@ -1,0 +1,222 @@
+"""The compiled engine (pkpd.kernel) against the numpy reference path.
+
+Agreement limits are the issue's: 1e-12 relative on plasma (where plasma is
+above 1e-12 of its peak) and 1e-12 absolute on the slow states, on every
+route, infusions, extended release, lag, start states (resets), and a batch
+against one subject at a time.  Without numba the tests that need it skip;
+the fallback and the error are tested either way.  No timings are asserted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pkpd
+from pkpd import Dose, Infusion, Regimen, events, kernel, model
+from pkpd.errors import ParameterError
+from pkpd.population import sample_population
+from pkpd.solver import SemiLinearSystem, integrate, node_of, time_grid
+
+needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed (pkpd[fast])")
+
+PLASMA_RTOL = 1e-12
+SLOW_ATOL = 1e-12
+SLOW_READOUTS = ("receptor_density", "adaptation", "occupancy", "inhibition", "excitability")
+
+REGIMENS = {
+    "oral_ir": Regimen(doses=(Dose("oral_ir", 20, at_h=1.0, every_h=8),)),
+    "oral_er": Regimen(doses=(Dose("oral_er", 20, at_h=0.3, every_h=12),)),
+    "iv_bolus_and_infusion": Regimen(
+        doses=(Dose("iv_bolus", 5, at_h=2, every_h=24),),
+        infusions=(Infusion("iv_infusion", rate_mg_per_day=10, start_h=5, stop_h=50),),
+    ),
+    "intrathecal": Regimen(
+        doses=(Dose("intrathecal_bolus", 0.05, at_h=0),),
+        infusions=(Infusion("intrathecal_infusion", rate_mg_per_day=0.4, start_h=24, stop_h=120),),
+    ),
+    "mixed": Regimen(
+        doses=(Dose("oral_ir", 10, at_h=0, every_h=8, count=6), Dose("oral_er", 15, at_h=49.7, every_h=12)),
+        infusions=(Infusion("iv_infusion", rate_mg_per_h=0.5, start_h=30.25, stop_h=31.0),),
+    ),
+}
+
+
+def _agree(a: pkpd.SimulationResult, b: pkpd.SimulationResult) -> None:
+    pa, pb = a.readouts["plasma_mg_per_l"], b.readouts["plasma_mg_per_l"]
+    mask = np.abs(pa) > 1e-12 * np.abs(pa).max()
+    np.testing.assert_array_less(np.abs(pb - pa)[mask] / np.abs(pa)[mask], PLASMA_RTOL)
+    for name in SLOW_READOUTS:
+        np.testing.assert_array_less(np.abs(a.readouts[name] - b.readouts[name]), SLOW_ATOL, err_msg=name)
+
+
+def _both(regimen, **kw):
+    kw.setdefault("duration_h", 24 * 6)
+    kw.setdefault("population", sample_population(40, seed=5, variability=True))
+    return (pkpd.simulate(regimen, engine="numpy", **kw), pkpd.simulate(regimen, engine="numba", **kw))
+
+
+@needs_numba
+@pytest.mark.parametrize("name", list(REGIMENS))
+def test_agrees_with_numpy_on_every_route(name):
+    _agree(*_both(REGIMENS[name]))
+
+
+@needs_numba
+def test_agrees_with_lag_and_per_subject_regimens():
+    regs = [REGIMENS[k] for k in ("oral_ir", "oral_er", "intrathecal", "mixed")] * 5
+    _agree(*_both(regs, parameters=pkpd.default_parameters().replace(t_lag=0.7),
+                  population=sample_population(20, seed=9, variability=True)))
+
+
+@needs_numba
+def test_amounts_and_all_states_agree():
+    a, b = _both(REGIMENS["mixed"], amounts=True)
+    for k in a.amounts:
+        scale = max(np.abs(a.amounts[k]).max(), 1e-300)
+        assert np.max(np.abs(a.amounts[k] - b.amounts[k])) <= 1e-12 * scale, k
+
+
+@needs_numba
+def test_batch_equals_one_subject_at_a_time():
+    pop = sample_population(7, seed=2, variability=True)
+    batch = pkpd.simulate(REGIMENS["mixed"], duration_h=72, population=pop, engine="numba")
+    for i in range(pop.n):
+        one = pkpd.simulate(REGIMENS["mixed"], duration_h=72, population=pop.subset([i]), engine="numba")
+        for name, v in batch.readouts.items():
+            np.testing.assert_allclose(one.readouts[name][0], v[i], rtol=1e-13, atol=1e-15, err_msg=name)
+
+
+@needs_numba
+def test_threads_do_not_change_the_result():
+    pop = sample_population(300, seed=4, variability=True)
+    serial = _solver_run(pop, threads=1)
+    two = _solver_run(pop, threads=2)
+    for a, b in zip(serial, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba"):
+    """Solver-level run (start states are the solver's reset mechanism)."""
+    ind = model.individual_parameters(pkpd.default_parameters(), pop)
+    reg = REGIMENS["mixed"]
+    sched = events.from_regimens([reg] * pop.n, ind, 72.0)
+    nodes, rec = time_grid(np.arange(0, 72.5, 0.5), sched.times(), 0.5,
+                           model.linear_system(ind)[0].diagonal().__abs__().max())
+    A, B = model.linear_system(ind)
+    jumps, inputs = sched.solver_input(nodes, node_of)
+    memo: dict = {}
+    system = SemiLinearSystem(A=A, B=B, n_slow=3, coupled_rows=model.COUPLED_STATES,
+                              coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo))
+    y0 = np.zeros((3, pop.n)) if y0 is None else y0
+    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=tuple(range(A.shape[0])), y0=y0, x0=x0)
+    if engine == "numpy":
+        return integrate(system, nodes, **args)
+    return kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), threads=threads, **args)
+
+
+@needs_numba
+def test_start_states_agree():
+    """x0 and y0 (what a reset restarts from) agree with the numpy path."""
+    pop = sample_population(25, seed=8, variability=True)
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(0, 3, (len(model.LINEAR_STATES), pop.n))
+    y0 = rng.uniform(0, 0.3, (3, pop.n))
+    xn, yn = _solver_run(pop, x0=x0, y0=y0, engine="numpy")
+    xk, yk = _solver_run(pop, x0=x0, y0=y0)
+    assert np.max(np.abs(xk - xn)) <= 1e-12 * np.abs(xn).max()
+    assert np.max(np.abs(yk - yn)) <= SLOW_ATOL
+
+
+@needs_numba
+def test_constants_are_arguments_not_stale_globals(monkeypatch):
+    """Changing a model constant changes both engines alike (the kernel holds no copy)."""
+    reg = REGIMENS["oral_ir"]
+    before = pkpd.simulate(reg, duration_h=48, engine="numba").readouts["occupancy"]
+    monkeypatch.setattr(model, "UM_PER_MG_PER_L", model.UM_PER_MG_PER_L * 3.0)
+    a, b = _both(reg, duration_h=48, population=None)
+    _agree(a, b)
+    assert not np.allclose(b.readouts["occupancy"], before)
+
+
+@needs_numba
+def test_cache_key_follows_the_code(monkeypatch, tmp_path):
+    """The cache directory is named by a hash of the kernel's and the model's source."""
+    monkeypatch.setenv("PKPD_CACHE_DIR", str(tmp_path))
+    first = kernel.cache_dir()
+    assert first.parent == tmp_path
+    real = kernel.pathlib.Path.read_bytes
+
+    def edited(path):
+        data = real(path)
+        return data + b"\n# edited\n" if path.name == "model.py" else data
+
+    monkeypatch.setattr(kernel.pathlib.Path, "read_bytes", edited)
+    assert kernel.cache_dir() != first
+    assert not kernel.cache_is_warm()
+
+
+def test_engine_numba_without_numba_names_the_extra(monkeypatch):
+    monkeypatch.setattr(kernel, "available", lambda: False)
+    with pytest.raises(ParameterError, match=r"pkpd\[fast\]"):
+        pkpd.simulate(REGIMENS["oral_ir"], duration_h=24, engine="numba")
+
+
+def test_disable_variable_falls_back_to_numpy(monkeypatch):
+    monkeypatch.setenv(kernel.DISABLE_VARIABLE, "1")
+    monkeypatch.delenv(kernel.ENGINE_VARIABLE, raising=False)
+    assert not kernel.available()
+    assert kernel.choose("auto", 1e12) == "numpy"
+    with pytest.raises(ParameterError, match=r"pkpd\[fast\]"):
+        kernel.choose("numba", 1.0)
+    res = pkpd.simulate(REGIMENS["oral_ir"], duration_h=24)
+    assert np.all(np.isfinite(res.plasma_mg_per_l))
+
+
+def test_engine_choice(monkeypatch):
+    monkeypatch.setattr(kernel, "available", lambda: True)
+    monkeypatch.setattr(kernel, "loaded", lambda: False)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    assert kernel.choose("numpy", 1e12) == "numpy"
+    assert kernel.choose("auto", 10.0) == "numpy"  # too small to pay for a compile
+    assert kernel.choose("auto", kernel.AUTO_COMPILE_WORK) == "numba"
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    assert kernel.choose("auto", kernel.AUTO_LOAD_WORK) == "numba"
+    assert kernel.choose("auto", 10.0) == "numpy"
+    monkeypatch.setenv(kernel.ENGINE_VARIABLE, "numpy")
+    assert kernel.choose(None, 1e12) == "numpy"
+    monkeypatch.setenv(kernel.ENGINE_VARIABLE, "fortran")
+    with pytest.raises(ParameterError, match="PKPD_ENGINE"):
+        kernel.choose(None, 1.0)
+    with pytest.raises(ParameterError, match="engine"):
+        pkpd.simulate(REGIMENS["oral_ir"], duration_h=24, engine="gpu")
+
+
+def test_compile_notice_on_stderr(monkeypatch, capsys):
+    monkeypatch.setattr(kernel, "available", lambda: True)
+    monkeypatch.setattr(kernel, "_kernel", None)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(kernel, "_build", lambda: "compiled")
+    assert kernel.get_kernel() == "compiled"
+    err = capsys.readouterr().err
+    assert err.strip() == kernel.COMPILE_NOTICE
+    monkeypatch.setattr(kernel, "_kernel", None)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    kernel.get_kernel()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failing_numba_import_means_numpy(monkeypatch):
+    """numba absent (its import fails): auto runs numpy, engine='numba' names the extra."""
+    import sys
+
+    monkeypatch.delenv(kernel.ENGINE_VARIABLE, raising=False)
+    monkeypatch.delenv(kernel.DISABLE_VARIABLE, raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
+    monkeypatch.setattr(kernel, "_kernel", None)
+    assert not kernel.available()
+    assert kernel.choose(None, 1e12) == "numpy"
+    res = pkpd.simulate(REGIMENS["oral_er"], duration_h=24)
+    assert res.plasma_mg_per_l.max() > 0
+    with pytest.raises(ParameterError, match=r"pip install 'pkpd\[fast\]'"):
+        pkpd.simulate(REGIMENS["oral_er"], duration_h=24, engine="numba")
