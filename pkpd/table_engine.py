@@ -50,7 +50,7 @@ from .errors import ParameterError, RegimenError, SolverError
 from .parameters import Parameters, default_parameters
 from .population import Population
 from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record
-from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .solver import NonFiniteError, SemiLinearSystem, expm_batch, fastest_rate, integrate, node_of, time_grid
 from .steady_state import NL, NS, Dosing
 from .units import TIME_TOLERANCE_H
 
@@ -377,7 +377,7 @@ class _Group:
 
     def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h, changes, slow_ss):
         self.subjects, self.positions, self.cache, self.outputs = subjects, positions, cache, outputs
-        self.slow_ss = slow_ss  # per subject: record index -> periodic slow states
+        self.slow_ss = slow_ss  # per subject: record index -> periodic (linear, slow) states and dose
         self.changes = changes  # records whose new equation values take effect after their event
         self.max_step_h = max_step_h
         self.n = len(subjects)
@@ -474,6 +474,14 @@ class _Group:
 
     def _steady_state(self, i: int, rec: Record, j: int) -> None:
         """Rules 5-8: the steady state of subject ``i``'s record at its time."""
+        found = self.slow_ss[i].get(j) if rec.ss == 1 and rec.ii > 0 else None
+        if found is not None:  # solved in a batch beforehand (:func:`_periodic_slow_states`)
+            x, y, dose = found
+            self.x0[:, i] = x
+            self.y0[:, i] = y
+            for stop, rate in steady_state.tails(dose, rec.ii):
+                self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
+            return
         ind = {k: v[i : i + 1] for k, v in self.ind.items()}
         A, B = model.linear_system(ind)
         A, B = A[..., 0], B[..., 0]
@@ -490,8 +498,7 @@ class _Group:
         x = steady_state.periodic_linear(A, B, dose, rec.ii)
         if rec.ss == 1:
             self.x0[:, i] = x
-            y = self.slow_ss[i].get(j)
-            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
+            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h)
         else:  # rule 8: linear states add; the slow states keep their values
             x[model.ELIM] = 0.0
             self.x0[:, i] += x
@@ -499,35 +506,75 @@ class _Group:
             self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
 
 
+def _periodic_linear_batch(A: np.ndarray, B: np.ndarray, doses, ii: float) -> np.ndarray:
+    """:func:`pkpd.steady_state.periodic_linear` of ``m`` subjects at once: (NL, m).
+
+    ``A`` (NL, NL, m), ``B``; ``doses`` with the same state and lag.  Boluses
+    with the same pattern of flows are done in one vectorised step
+    (propagators by :func:`pkpd.solver.expm_batch`); infusions one by one.
+    """
+    m = len(doses)
+    flows = A != 0
+    pattern = flows[..., 0]
+    if any(d.is_infusion for d in doses) or not np.all(flows == pattern[..., None]):
+        return np.stack([steady_state.periodic_linear(A[..., c], B[..., c], d, ii) for c, d in enumerate(doses)],
+                        axis=1)
+    state = doses[0].state
+    phase = doses[0].lag % ii
+    keep = steady_state._reached(A[..., 0], state)
+    At = np.moveaxis(A, -1, 0)
+    E = expm_batch(At * ii)
+    P = E if phase == 0 else expm_batch(At * (ii - phase))
+    amounts = np.array([d.amount if d.amount > 0 else 0.0 for d in doses])
+    g = P[:, :, state] * amounts[:, None]
+    k = np.flatnonzero(keep)
+    sub = np.eye(k.size) - E[:, k[:, None], k[None, :]]
+    x = np.zeros((m, A.shape[0]))
+    try:
+        x[:, k] = np.linalg.solve(sub, g[:, k, None])[..., 0]
+    except np.linalg.LinAlgError:
+        raise SolverError("steady state: the dosed drug is never eliminated (no steady state exists)") from None
+    if not np.all(np.isfinite(x)):
+        raise SolverError("steady state: no finite steady state exists for these parameters")
+    return x.T
+
+
 def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
-    """The slow states of every SS = 1 record of a periodic regimen, computed in batches.
+    """The steady state of every SS = 1 record of a periodic regimen, computed in batches.
 
     An SS = 1 record resets the subject, so its steady state depends only on
     the record and the values in force before it: all of them are found
     first, grouped by dose timing, and solved together.  Returns
-    ``{subject number: {record index: slow states (NS,)}}``.
+    ``{subject number: {record index: (linear states (NL,), slow states (NS,), Dosing)}}``.
     """
-    jobs: dict = {}
+    items = []
     for subj in subjects:
-        prev = subj.records[0].values
-        for j, rec in enumerate(subj.records):
+        recs = subj.records
+        prev = recs[0].values if recs else {}
+        for j, rec in enumerate(recs):
             if rec.is_dose and rec.ss == 1 and rec.ii > 0:
-                ind = cache.batch([prev])
-                dose = _dosing(rec, cache.batch([rec.values]))
-                key = (rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration)
-                jobs.setdefault(key, []).append((subj.number, j, ind, dose))
+                items.append((subj.number, j, prev, rec))
             prev = rec.values
+    if not items:
+        return {}
+    ind_all = cache.batch([it[2] for it in items])
+    ind_rec = cache.batch([it[3].values for it in items])
+    doses = [_dosing(rec, {"F_ir": ind_rec["F_ir"][c : c + 1], "t_lag": ind_rec["t_lag"][c : c + 1]})
+             for c, (_, _, _, rec) in enumerate(items)]
+    jobs: dict = {}
+    for c, ((_, _, _, rec), dose) in enumerate(zip(items, doses)):
+        jobs.setdefault((rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration), []).append(c)
     out: dict = {}
-    for (ii, *_), items in jobs.items():
-        inds = [it[2] for it in items]
-        ind = {k: np.concatenate([i[k] for i in inds]) for k in inds[0]}
-        xs = []
-        for i in inds:
-            A, B = model.linear_system(i)
-            xs.append(steady_state.periodic_linear(A[..., 0], B[..., 0], items[len(xs)][3], ii))
-        y = steady_state.periodic_slow_batch(ind, np.stack(xs, axis=1), [it[3] for it in items], ii, max_step_h)
-        for c, (number, j, _, _) in enumerate(items):
-            out.setdefault(number, {})[j] = y[:, c]
+    for (ii, *_), members in jobs.items():
+        idx = np.asarray(members)
+        ind = {k: v[idx] for k, v in ind_all.items()}
+        A, B = model.linear_system(ind)
+        group = [doses[c] for c in members]
+        xs = _periodic_linear_batch(A, B, group, ii)
+        y = steady_state.periodic_slow_batch(ind, xs, group, ii, max_step_h)
+        for col, c in enumerate(members):
+            number, j = items[c][0], items[c][1]
+            out.setdefault(number, {})[j] = (xs[:, col], y[:, col], group[col])
     return out
 
 
