@@ -157,6 +157,15 @@ class Subject:
             self._records = () if self.data is None else self.data.records(*self.span)
         return self._records
 
+    def record(self, j: int) -> Record:
+        """Record ``j`` (from 0), without building the others."""
+        if self._records is None and self.data is not None:
+            a, b = self.span
+            if not 0 <= j < b - a:
+                raise IndexError(j)
+            return self.data.records(a + j, a + j + 1)[0]
+        return self.records[j]
+
     def __len__(self) -> int:
         if self._records is None and self.data is not None:
             return self.span[1] - self.span[0]

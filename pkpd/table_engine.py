@@ -387,7 +387,7 @@ class _Group:
         self.who = f"subject {ids[0]}: " if self.n == 1 else f"subjects {', '.join(ids[:5])}{'...' * (self.n > 5)}: "
 
     def _records(self, j: int) -> list:
-        return [s.records[j] for s in self.subjects]
+        return [s.record(j) for s in self.subjects]
 
     def run(self) -> None:
         recs = self.subjects[0].records
@@ -542,19 +542,18 @@ def _periodic_linear_batch(A: np.ndarray, B: np.ndarray, doses, ii: float) -> np
 def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
     """The steady state of every SS = 1 record of a periodic regimen, computed in batches.
 
+    ``subjects``: pairs (subject, positions of its SS = 1 dose records with II > 0).
+
     An SS = 1 record resets the subject, so its steady state depends only on
     the record and the values in force before it: all of them are found
     first, grouped by dose timing, and solved together.  Returns
     ``{subject number: {record index: (linear states (NL,), slow states (NS,), Dosing)}}``.
     """
     items = []
-    for subj in subjects:
-        recs = subj.records
-        prev = recs[0].values if recs else {}
-        for j, rec in enumerate(recs):
-            if rec.is_dose and rec.ss == 1 and rec.ii > 0:
-                items.append((subj.number, j, prev, rec))
-            prev = rec.values
+    for subj, where in subjects:
+        for j in where.tolist():
+            rec = subj.record(j)
+            items.append((subj.number, j, subj.record(j - 1).values if j else rec.values, rec))
     if not items:
         return {}
     ind_all = cache.batch([it[2] for it in items])
@@ -636,7 +635,9 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         a, b = int(data.starts[k]), int(data.starts[k + 1])
         local = np.flatnonzero(is_out[a:b])
         segmented.append((subjects[k], dict(zip(local.tolist(), out_rank[a + local].tolist())), a, b))
-    slow_ss = _periodic_slow_states([s for s, _, _, _ in segmented], cache, max_step_h)
+    periodic = is_dose & (data.ss == 1) & (data.ii > 0)
+    slow_ss = _periodic_slow_states([(s, np.flatnonzero(periodic[a:b])) for s, _, a, b in segmented], cache,
+                                    max_step_h)
     groups: dict = {}
     for subj, positions, a, b in segmented:
         changes = frozenset((np.flatnonzero(changed[a:b])).tolist())
