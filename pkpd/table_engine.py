@@ -47,7 +47,7 @@ import numpy as np
 
 from . import events, model, steady_state
 from .errors import ParameterError, RegimenError, SolverError
-from .parameters import Parameters, default_parameters
+from .parameters import PARAMETER_INFO, Parameters, default_parameters
 from .population import Population
 from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record
 from .solver import NonFiniteError, SemiLinearSystem, expm_batch, fastest_rate, integrate, node_of, time_grid
@@ -116,41 +116,42 @@ class TableResult:
 
 
 class _Individuals:
-    """Individual parameters from the values in force, cached by value."""
+    """Individual parameters from the values in force, for many subjects in one vectorised call."""
 
     def __init__(self, base: Parameters):
         self._base = base
-        self._params: dict = {}
 
     @staticmethod
     def key(values: Mapping[str, float]) -> tuple:
         return tuple(values.get(k) for k in _EQUATION_KEYS)
 
-    def _parameters(self, values) -> Parameters:
-        over = tuple((k, float(values[k])) for k in _PARAM_NAMES if k in values)
-        p = self._params.get(over)
-        if p is None:
-            p = self._params[over] = self._base.replace(**dict(over)) if over else self._base
-        return p
-
     def batch(self, values_list) -> dict[str, np.ndarray]:
-        """Individual parameters, arrays (n,), one subject per mapping of values."""
-        n = len(values_list)
-        groups: dict = {}
-        for i, v in enumerate(values_list):
-            groups.setdefault(tuple((k, float(v[k])) for k in _PARAM_NAMES if k in v), []).append(i)
-        out: dict[str, np.ndarray] = {}
-        for members in groups.values():
-            idx = np.asarray(members)
-            vals = [values_list[i] for i in members]
-            pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in vals]),
-                             crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in vals]))
-            ind = model.individual_parameters(self._parameters(vals[0]), pop)
-            for k, a in ind.items():
-                if k not in out:
-                    out[k] = np.empty(n)
-                out[k][idx] = a
-        return out
+        """Individual parameters, arrays (n,), one subject per mapping of values.
+
+        One call of :func:`pkpd.model.individual_parameters` for all of them:
+        the typical values it reads are arrays where the subjects' values differ.
+        """
+        keys = [k for k in _PARAM_NAMES if any(k in v for v in values_list)]
+        typical = self._base.as_dict()
+        for k in keys:
+            col = np.array([float(v.get(k, math.nan)) for v in values_list])
+            given = ~np.isnan(col)
+            for x in np.unique(col[given]).tolist():  # the reader checked them; a table made by hand may not be
+                PARAMETER_INFO[k].check(x)
+            typical[k] = np.where(given, col, typical[k])
+        pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in values_list]),
+                         crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in values_list]))
+        return model.individual_parameters(_Typical(typical), pop)
+
+
+class _Typical:
+    """Typical values for :func:`pkpd.model.individual_parameters`, some of them one per subject."""
+
+    def __init__(self, values: dict):
+        self._values = values
+
+    def as_dict(self) -> dict:
+        return dict(self._values)
 
 
 def _dosing(rec: Record, ind: Mapping[str, np.ndarray]) -> Dosing:
@@ -230,6 +231,15 @@ class _Outputs:
         self.n = n_rows
 
     def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
+        pos = np.asarray(pos)
+        if pos.size and pos[-1] - pos[0] == pos.size - 1 and (pos.size < 2 or np.all(np.diff(pos) == 1)):
+            pos = slice(int(pos[0]), int(pos[-1]) + 1)  # one run of rows: no scatter
+            if pos.stop - pos.start == self.n:  # every row: keep the arrays
+                for s in _READ_STATES:
+                    self.states[s] = np.asarray(states[s], float)
+                for k, v in ind.items():
+                    self.ind[k] = np.asarray(v, float)
+                return
         for s in _READ_STATES:
             self.states[s][pos] = states[s]
         for k, v in ind.items():
