@@ -370,11 +370,25 @@ def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequen
     return EventTable(tuple(subjects), present, tuple(carried_names), src.label)
 
 
+class _Coded:
+    """A column given as codes into its distinct cells (from pandas.factorize)."""
+
+    __slots__ = ("codes", "cells", "n")
+
+    def __init__(self, codes: np.ndarray, cells: list):
+        self.codes, self.cells, self.n = codes, cells, codes.size
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def _codes(col, typed: bool) -> tuple[np.ndarray, list]:
     """Codes of the distinct cells of a column, and the distinct cells (first-seen order).
 
     ``typed``: cells may be of several types (1, 1.0 and True are different cells).
     """
+    if isinstance(col, _Coded):
+        return col.codes, col.cells
     d: dict = {}
     try:
         if typed:
@@ -531,6 +545,9 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
             ok = _value_ok(canon, kind, p.x[news])
             if not ok.all():
                 bad |= written & np.isin(p.x, p.x[news][~ok])
+        if written.all():
+            values[canon] = p.x
+            continue
         last = np.maximum.accumulate(np.where(written, positions, -1))
         values[canon] = np.where(last >= first_of_row, p.x[np.maximum(last, 0)], np.nan)
 
@@ -707,7 +724,13 @@ def _read_csv_fast(text: str, columns, width: int, src: _Source, carried_names) 
     for i in kinds:
         s = df[i]
         if i in texts:
-            cols[i] = s.tolist()
+            if s.isna().any():
+                return None
+            if columns[i][1] == "ID":
+                codes, uniques = pd.factorize(s, sort=False)
+                cols[i] = _Coded(np.asarray(codes, dtype=np.intp), [str(u) for u in uniques])
+            else:
+                cols[i] = s.to_numpy(dtype=object)
         elif s.dtype.kind in "fiu":
             x = s.to_numpy(dtype=float)
             blank = np.isnan(x)
