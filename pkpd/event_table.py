@@ -682,39 +682,61 @@ class _Fallback(Exception):
 _ODD_BYTES = np.array([34, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E], np.uint8)
 
 
-def _read_csv_fast(text: str, columns, width: int, src: _Source, carried_names) -> EventTable | None:
+_ODD_BYTES = (b'"', b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", "\x85".encode(), "\u2028".encode(),
+              "\u2029".encode())
+
+
+def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
     """A plain CSV file (no quotes, no blank lines, header on the first line) read by pandas, if installed.
 
     Returns None when the file is not plain, pandas is missing, or any rule
-    is broken (the csv-module path then reads it and names the fault).
+    is broken: the csv-module path then reads it and names the fault.
     """
     try:
         import pandas as pd
     except ImportError:
         return None
-    cut = text.find("\n")
-    if width < 2 or cut < 0 or any(c in text for c in '"\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'):
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
         return None
-    if "\r" in text and text.count("\r") != text.count("\r\n"):
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    cut = data.find(b"\n", start)
+    if cut < 0 or any(c in data for c in _ODD_BYTES[:6]) or (
+            not data.isascii() and any(c in data for c in _ODD_BYTES[6:])):
         return None
-    stop = len(text)
-    while stop > cut and text[stop - 1] in "\r\n":
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        first = data[start:cut].decode("utf-8").removesuffix("\r")
+        if not first.strip():
+            return None
+        header = next(csv.reader([first]))
+        columns = _header(header, carry, src)
+    except (UnicodeDecodeError, csv.Error, EventTableError):
+        return None  # the careful path names the first fault
+    width = len(header)
+    carried_names = tuple(n for n, _, k in columns if k == "carried")
+    stop = len(data)
+    while stop > cut and data[stop - 1] in (10, 13):
         stop -= 1
-    if stop <= cut + 1:
+    if width < 2 or stop <= cut + 1:
         return None
     # every line has width - 1 commas; a short line would make another long, which pandas refuses
-    lines = text.count("\n", cut + 1, stop) + 1
-    if text.count(",", cut + 1, stop) != (width - 1) * lines:
+    lines = data.count(b"\n", cut + 1, stop) + 1
+    if data.count(b",", cut + 1, stop) != (width - 1) * lines:
         return None
+    del data
     kinds = {i: kind for i, (_, canon, kind) in enumerate(columns) if canon not in ("MDV", "DV")}
     texts = [i for i, k in kinds.items() if k == "carried" or columns[i][1] == "ID"]
     numeric = [i for i in kinds if i not in texts]
-    import io
-
+    # exact decimal-to-binary conversion, as float(): pandas 3's default, pandas 2's "round_trip"
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     try:
-        df = pd.read_csv(io.StringIO(text), header=None, skiprows=1, index_col=False, names=list(range(width)), usecols=sorted(kinds),
-                         dtype={i: str for i in texts}, keep_default_na=False,
-                         na_values={i: ["", "."] for i in numeric}, float_precision="round_trip",
+        df = pd.read_csv(path, encoding="utf-8-sig", header=None, skiprows=1, index_col=False, **exact,
+                         names=list(range(width)), usecols=sorted(kinds), dtype={i: str for i in texts}, keep_default_na=False,
+                         na_values={i: ["", "."] for i in numeric},
                          skip_blank_lines=False, engine="c")
     except Exception:  # noqa: BLE001 - anything odd: the careful path decides
         return None
@@ -750,6 +772,9 @@ def _read_csv_fast(text: str, columns, width: int, src: _Source, carried_names) 
 
 
 def _read_csv(path: str, carry, src: _Source) -> EventTable:
+    fast = _read_csv_fast(path, carry, src)
+    if fast is not None:
+        return fast
     try:
         fh = open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -764,13 +789,6 @@ def _read_csv(path: str, carry, src: _Source) -> EventTable:
         except UnicodeDecodeError as exc:
             raise EventTableError(f"{src.label}: must be UTF-8 text; got byte {exc.object[exc.start]:#04x} "
                                   f"at offset {exc.start}") from None
-    first = text[: text.find("\n") % (len(text) + 1)].removesuffix("\r")
-    if first.strip() and not any(c in first for c in '"\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'):  # a plain header on the first line: try the fast path first
-        header = next(csv.reader([first]))
-        columns = _header(header, carry, src)
-        fast = _read_csv_fast(text, columns, len(header), src, tuple(n for n, _, k in columns if k == "carried"))
-        if fast is not None:
-            return fast
     lines = text.splitlines()
     reader = csv.reader(lines)
     header = None
