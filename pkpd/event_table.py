@@ -735,7 +735,8 @@ def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
     exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     try:
         df = pd.read_csv(path, encoding="utf-8-sig", header=None, skiprows=1, index_col=False, **exact,
-                         names=list(range(width)), usecols=sorted(kinds), dtype={i: str for i in texts}, keep_default_na=False,
+                         names=list(range(width)), usecols=sorted(kinds), dtype={i: str for i in texts},
+                         keep_default_na=False,
                          na_values={i: ["", "."] for i in numeric},
                          skip_blank_lines=False, engine="c")
     except Exception:  # noqa: BLE001 - anything odd: the careful path decides

@@ -669,7 +669,8 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         time_h=times_out,
         evid=evids,
         readouts=readouts,
-        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(), "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
+        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(),
+                    "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
         carried=carried,
     )
 
