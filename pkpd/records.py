@@ -115,6 +115,17 @@ class Columns:
     def __len__(self) -> int:
         return int(self.time.size)
 
+    def record(self, i: int) -> Record:
+        """Record ``i`` as a :class:`Record`."""
+        v = {}
+        for k, col in self.values.items():
+            x = float(col[i])
+            if x == x:
+                v[k] = x
+        return Record(row=int(self.row[i]), time=float(self.time[i]), evid=int(self.evid[i]), amt=float(self.amt[i]),
+                      cmt=int(self.cmt[i]), rate=float(self.rate[i]), ii=float(self.ii[i]), addl=int(self.addl[i]),
+                      ss=int(self.ss[i]), values=v, carried={k: c[i] for k, c in self.carried.items()})
+
     def records(self, a: int, b: int) -> tuple[Record, ...]:
         """Records ``a:b`` as :class:`Record` objects."""
         names = list(self.values)
@@ -163,7 +174,7 @@ class Subject:
             a, b = self.span
             if not 0 <= j < b - a:
                 raise IndexError(j)
-            return self.data.records(a + j, a + j + 1)[0]
+            return self.data.record(a + j)
         return self.records[j]
 
     def __len__(self) -> int:
