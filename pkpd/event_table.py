@@ -50,8 +50,8 @@ import numpy as np
 from .errors import EventTableError, ParameterError, show
 from .parameters import COVARIATES, PARAMETER_INFO
 from .model import typical_values_with_eta
-from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, EventTable, Record,
-                      Subject, regimen_rows)
+from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, Columns, EventTable,
+                      Record, Subject, regimen_rows)
 
 #: Standard items, in their usual order.
 STANDARD_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DV")
@@ -246,7 +246,11 @@ def _check_value(canon: str, kind: str, x: float, value: Any, src: _Source, row:
 
 
 def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequence[Any]]], src: _Source,
-           carried_names: Sequence[str]) -> EventTable:
+           carried_names: Sequence[str], seen: dict[str, int] | None = None) -> EventTable:
+    """The reference reader, one row at a time: used to name the first broken rule (see :func:`_columnar`).
+
+    ``seen``: subjects met before the first of ``rows`` -> their last row.
+    """
     index = {canon: i for i, (_, canon, _) in enumerate(columns)}
     spelled = {canon: name for name, canon, _ in columns}
     valued = [(i, name, canon, kind) for i, (name, canon, kind) in enumerate(columns)
@@ -258,7 +262,7 @@ def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequen
         return None if i is None else cells[i]
 
     subjects: list[Subject] = []
-    seen: dict[str, int] = {}
+    seen = {} if seen is None else dict(seen)
     current: str | None = None
     records: list[Record] = []
     values: dict[str, float] = {}
@@ -365,6 +369,240 @@ def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequen
     return EventTable(tuple(subjects), present, tuple(carried_names), src.label)
 
 
+class _Coded:
+    """A column given as codes into its distinct cells (from pandas.factorize)."""
+
+    __slots__ = ("codes", "cells", "n")
+
+    def __init__(self, codes: np.ndarray, cells: list):
+        self.codes, self.cells, self.n = codes, cells, codes.size
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _codes(col, typed: bool) -> tuple[np.ndarray, list]:
+    """Codes of the distinct cells of a column, and the distinct cells (first-seen order).
+
+    ``typed``: cells may be of several types (1, 1.0 and True are different cells).
+    """
+    if isinstance(col, _Coded):
+        return col.codes, col.cells
+    d: dict = {}
+    try:
+        if typed:
+            codes = [d.setdefault((c.__class__, c), len(d)) for c in col]
+            return np.array(codes, dtype=np.intp), [k[1] for k in d]
+        codes = [d.setdefault(c, len(d)) for c in col]
+        return np.array(codes, dtype=np.intp), list(d)
+    except TypeError:  # an unhashable cell: every cell on its own
+        return np.arange(len(col), dtype=np.intp), list(col)
+
+
+class _Parsed:
+    """A numeric column: value (NaN where blank), blank, and cells that are not finite numbers."""
+
+    __slots__ = ("x", "blank", "bad")
+
+    def __init__(self, x, blank, bad):
+        self.x, self.blank, self.bad = x, blank, bad
+
+
+def _parse_unique(value) -> tuple[float, bool, bool]:
+    """(number, blank, bad) of one cell, by the rules of :func:`_number`."""
+    if _is_blank(value):
+        return math.nan, True, False
+    if isinstance(value, str):
+        try:
+            x = float(value.strip())
+        except ValueError:
+            return math.nan, False, True
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return math.nan, False, True
+    else:
+        x = float(value)
+    return x, False, not math.isfinite(x)
+
+
+def _parse(col, typed: bool) -> _Parsed:
+    if isinstance(col, _Parsed):
+        return col
+    codes, uniq = _codes(col, typed)
+    parsed = [_parse_unique(v) for v in uniq]
+    ux = np.array([p[0] for p in parsed], float)
+    ublank = np.array([p[1] for p in parsed], bool)
+    ubad = np.array([p[2] for p in parsed], bool)
+    return _Parsed(ux[codes], ublank[codes], ubad[codes])
+
+
+def _value_ok(canon: str, kind: str, x: np.ndarray) -> np.ndarray:
+    """Does each (finite) value satisfy the column's rule?"""
+    uniq, inv = np.unique(x, return_inverse=True)
+    if kind in ("param", "cov"):
+        info = PARAMETER_INFO[canon if kind == "param" else COVARIATE_COLUMNS[canon]]
+        ok = np.ones(uniq.size, bool)
+        for j, v in enumerate(uniq.tolist()):
+            try:
+                info.check(v)
+            except ParameterError:
+                ok[j] = False
+    else:
+        ok = np.array([_DOSING_RULES[_DOSING_RE.fullmatch(canon).group(1)][1](v) for v in uniq.tolist()], bool)
+    return ok[inv.reshape(-1)]
+
+
+def _first(mask: np.ndarray) -> int:
+    i = int(np.argmax(mask)) if mask.size else 0
+    return i if mask.size and mask[i] else -1
+
+
+def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums: np.ndarray, src: _Source,
+              carried_names: Sequence[str], cells_of, *, text: bool) -> EventTable:
+    """Every column at once: the table as :class:`pkpd.records.Columns`.
+
+    ``cols[i]`` is column i (a sequence of cells, or a :class:`_Parsed`),
+    ``rownums`` the data row number of each entry, ``cells_of(i)`` the cells
+    of entry i (for messages), ``text``: every cell is a str (a CSV file).
+    Each rule is checked on whole columns; when one is broken, the entries
+    from the start of the first offending subject are read again by
+    :func:`_build`, which names the first broken rule exactly as it always did.
+    """
+    n = int(rownums.size)
+    if n == 0:
+        raise EventTableError(f"{src.label}: the table has no data rows (an event table needs a header row and "
+                              "at least one data row); got a header only")
+    index = {canon: i for i, (_, canon, _) in enumerate(columns)}
+    bad = np.zeros(n, bool)
+
+    # ID: subjects are runs of equal ID text
+    id_codes, id_cells = _codes(cols[index["ID"]], not text)
+    id_text = [_id_text(v) for v in id_cells]
+    text_codes: dict = {}
+    id_of_cell = np.array([text_codes.setdefault(t, len(text_codes)) for t in id_text], np.intp)
+    id_blank = np.array([_is_blank(v) for v in id_cells], bool)
+    sid = id_of_cell[id_codes]
+    bad |= id_blank[id_codes]
+    starts = np.flatnonzero(np.concatenate([[True], sid[1:] != sid[:-1]]))
+    run_id = sid[starts]
+    contiguity = -1
+    if np.unique(run_id).size < run_id.size:
+        met: set = set()
+        for k, s_ in enumerate(run_id.tolist()):
+            if s_ in met:
+                contiguity = int(starts[k])
+                break
+            met.add(s_)
+    subject_of = np.cumsum(np.concatenate([[False], sid[1:] != sid[:-1]]))
+
+    def parsed(canon):
+        i = index.get(canon)
+        return None if i is None else _parse(cols[i], not text)
+
+    def number(canon, default=0.0):
+        p = parsed(canon)
+        if p is None:
+            return np.full(n, default), np.ones(n, bool)
+        np.logical_or(bad, p.bad, out=bad)
+        return np.where(p.blank, default, p.x), p.blank
+
+    def integer(canon, ok):
+        x, blank = number(canon)
+        with np.errstate(invalid="ignore"):
+            np.logical_or(bad, ~blank & ((x != np.trunc(x)) | ~ok(x)), out=bad)
+        return x, blank
+
+    t, t_blank = number("TIME")
+    bad |= t_blank | (t < 0)
+    same = np.concatenate([[False], subject_of[1:] == subject_of[:-1]])
+    bad[1:] |= same[1:] & (t[1:] < t[:-1])
+    amt, _ = number("AMT")
+    bad |= amt < 0
+    evid, evid_blank = integer("EVID", lambda v: (v >= 0) & (v <= 4))
+    evid = np.where(evid_blank, np.where(amt > 0, DOSE, OBSERVATION), evid)
+    cmt, cmt_blank = integer("CMT", lambda v: np.ones(v.shape, bool))
+    cmt = np.where(cmt_blank, 1.0, cmt)
+    rate, _ = number("RATE")
+    ii, _ = number("II")
+    addl, _ = integer("ADDL", lambda v: v >= 0)
+    ss, _ = integer("SS", lambda v: (v == 0) | (v == 1) | (v == 2))
+    bad |= ii < 0
+    bad |= (rate < 0) & (rate != -1.0) & (rate != -2.0)
+
+    # parameter and covariate columns: checked where written, last value carried forward within a subject
+    values: dict[str, np.ndarray] = {}
+    positions = np.arange(n)
+    first_of_row = starts[subject_of]
+    for _, canon, kind in columns:
+        if kind not in ("cov", "param", "dosing"):
+            continue
+        p = parsed(canon)
+        bad |= p.bad
+        written = ~p.blank & ~p.bad
+        news = written.copy()
+        news[1:] &= p.x[1:] != p.x[:-1]
+        if news.any():
+            ok = _value_ok(canon, kind, p.x[news])
+            if not ok.all():
+                bad |= written & np.isin(p.x, p.x[news][~ok])
+        if written.all():
+            values[canon] = p.x
+            continue
+        last = np.maximum.accumulate(np.where(written, positions, -1))
+        values[canon] = np.where(last >= first_of_row, p.x[np.maximum(last, 0)], np.nan)
+
+    dose = (evid == DOSE) | (evid == RESET_DOSE)
+    positive_ii = ii > 0
+    cmt_ok = np.isin(cmt, DOSABLE_CMTS)
+    bad |= dose & ~cmt_ok
+    bad |= dose & (addl > 0) & ~positive_ii
+    bad |= dose & (ss == 1) & ~positive_ii & ~((amt == 0) & (rate > 0))
+    bad |= dose & (ss == 2) & ~positive_ii
+    for code, prefix in ((-1.0, "R"), (-2.0, "D")):
+        uses = dose & (rate == code)
+        if uses.any():
+            missing = np.ones(n, bool)
+            for c in DOSABLE_CMTS:
+                col = values.get(f"{prefix}{c}")
+                if col is not None:
+                    missing[cmt == c] = np.isnan(col[cmt == c])
+            bad |= uses & missing
+
+    first_bad = _first(bad)
+    if contiguity >= 0 and (first_bad < 0 or contiguity < first_bad):
+        first_bad = contiguity
+    if first_bad >= 0:
+        k = int(subject_of[first_bad])
+        a = int(starts[k])
+        seen = {}
+        ends = np.append(starts[1:], n) - 1
+        for j in range(k):
+            seen[id_text[id_codes[starts[j]]]] = int(rownums[ends[j]])
+        _build(columns, ((int(rownums[i]), cells_of(i)) for i in range(a, n)), src, carried_names, seen)
+        # the columns found a fault the rows did not (should not happen): the rows decide
+        return _build(columns, ((int(rownums[i]), cells_of(i)) for i in range(n)), src, carried_names)
+
+    nondose = ~dose
+    amt[nondose] = rate[nondose] = ii[nondose] = addl[nondose] = ss[nondose] = 0.0
+    cmt[nondose] = 1.0
+    carried: dict[str, Sequence[str]] = {}
+    for name, canon, kind in columns:
+        if kind == "carried":
+            col = cols[index[canon]]
+            if text:
+                carried[name] = col
+            else:
+                codes, uniq = _codes(col, True)
+                carried[name] = np.array([_carried_text(v) for v in uniq] + [""], dtype=object)[codes]
+    data = Columns(starts=np.append(starts, n), row=np.asarray(rownums, dtype=int), time=t,
+                   evid=evid.astype(int), amt=amt, cmt=cmt.astype(int), rate=rate, ii=ii, addl=addl.astype(int),
+                   ss=ss.astype(int), values=values, carried=carried)
+    ends = np.append(starts[1:], n)
+    subjects = tuple(Subject(id_text[id_codes[a]], k + 1, data=data, span=(int(a), int(b)))
+                     for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())))
+    present = tuple(canon for _, canon, kind in columns if kind in ("cov", "param", "dosing"))
+    return EventTable(subjects, present, tuple(carried_names), src.label, data=data)
+
+
 def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = None) -> EventTable:
     """Read and check an event table (docs/event-tables.md).
 
@@ -429,12 +667,114 @@ def _from_columns(names, cols, carry, src) -> EventTable:
             if len(c) != len(cols[0]):
                 raise src.error(None, str(name), f"every column must have {len(cols[0])} cells (as column "
                                 f"{str(names[0])!r})", f"{len(c)} cells")
-    rows = ((i + 1, [c[i] for c in cols]) for i in range(len(cols[0])))
     carried_names = tuple(n for n, _, k in columns if k == "carried")
-    return _build(columns, rows, src, carried_names)
+    n = len(cols[0])
+    return _columnar(columns, cols, np.arange(1, n + 1), src, carried_names, lambda i: [c[i] for c in cols],
+                     text=False)
+
+
+class _Fallback(Exception):
+    """The fast CSV path cannot name an error: read the file the careful way."""
+
+
+#: Bytes that make a line break or a quote for the csv module (\x85, \u2028, \u2029 are checked as text).
+_ODD_BYTES = np.array([34, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E], np.uint8)
+
+
+_ODD_BYTES = (b'"', b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", "\x85".encode(), "\u2028".encode(),
+              "\u2029".encode())
+
+
+def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
+    """A plain CSV file (no quotes, no blank lines, header on the first line) read by pandas, if installed.
+
+    Returns None when the file is not plain, pandas is missing, or any rule
+    is broken: the csv-module path then reads it and names the fault.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    cut = data.find(b"\n", start)
+    if cut < 0 or any(c in data for c in _ODD_BYTES[:6]) or (
+            not data.isascii() and any(c in data for c in _ODD_BYTES[6:])):
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        first = data[start:cut].decode("utf-8").removesuffix("\r")
+        if not first.strip():
+            return None
+        header = next(csv.reader([first]))
+        columns = _header(header, carry, src)
+    except (UnicodeDecodeError, csv.Error, EventTableError):
+        return None  # the careful path names the first fault
+    width = len(header)
+    carried_names = tuple(n for n, _, k in columns if k == "carried")
+    stop = len(data)
+    while stop > cut and data[stop - 1] in (10, 13):
+        stop -= 1
+    if width < 2 or stop <= cut + 1:
+        return None
+    # every line has width - 1 commas; a short line would make another long, which pandas refuses
+    lines = data.count(b"\n", cut + 1, stop) + 1
+    if data.count(b",", cut + 1, stop) != (width - 1) * lines:
+        return None
+    del data
+    kinds = {i: kind for i, (_, canon, kind) in enumerate(columns) if canon not in ("MDV", "DV")}
+    texts = [i for i, k in kinds.items() if k == "carried" or columns[i][1] == "ID"]
+    numeric = [i for i in kinds if i not in texts]
+    # exact decimal-to-binary conversion, as float(): pandas 3's default, pandas 2's "round_trip"
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", header=None, skiprows=1, index_col=False, **exact,
+                         names=list(range(width)), usecols=sorted(kinds), dtype={i: str for i in texts},
+                         keep_default_na=False,
+                         na_values={i: ["", "."] for i in numeric},
+                         skip_blank_lines=False, engine="c")
+    except Exception:  # noqa: BLE001 - anything odd: the careful path decides
+        return None
+    if len(df) != lines:
+        return None
+    cols: list = [None] * width
+    for i in kinds:
+        s = df[i]
+        if i in texts:
+            if s.isna().any():
+                return None
+            if columns[i][1] == "ID":
+                codes, uniques = pd.factorize(s, sort=False)
+                cols[i] = _Coded(np.asarray(codes, dtype=np.intp), [str(u) for u in uniques])
+            else:
+                cols[i] = s.to_numpy(dtype=object)
+        elif s.dtype.kind in "fiu":
+            x = s.to_numpy(dtype=float)
+            blank = np.isnan(x)
+            cols[i] = _Parsed(x, blank, np.isinf(x))
+        elif s.dtype.kind == "O" or str(s.dtype).startswith(("str", "string")):
+            cols[i] = s.astype(object).where(s.notna(), None).tolist()
+        else:
+            return None
+
+    def cells_of(i):
+        raise _Fallback
+
+    try:
+        return _columnar(columns, cols, np.arange(1, lines + 1), src, carried_names, cells_of, text=True)
+    except _Fallback:
+        return None
 
 
 def _read_csv(path: str, carry, src: _Source) -> EventTable:
+    fast = _read_csv_fast(path, carry, src)
+    if fast is not None:
+        return fast
     try:
         fh = open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -449,33 +789,46 @@ def _read_csv(path: str, carry, src: _Source) -> EventTable:
         except UnicodeDecodeError as exc:
             raise EventTableError(f"{src.label}: must be UTF-8 text; got byte {exc.object[exc.start]:#04x} "
                                   f"at offset {exc.start}") from None
-    reader = csv.reader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.reader(lines)
     header = None
     header_line = 0
-    for cells in reader:
-        if cells and any(c.strip() for c in cells):
-            header, header_line = cells, reader.line_num
-            break
+    try:
+        for cells in reader:
+            if cells and any(c.strip() for c in cells):
+                header, header_line = cells, reader.line_num
+                break
+    except csv.Error as exc:
+        raise EventTableError(f"{src.label}: row {reader.line_num - header_line}: not valid CSV; got {exc}") from None
     if header is None:
         raise EventTableError(f"{src.label}: empty file (an event table needs a header row and at least one "
                               "data row); got no header")
     columns = _header(header, carry, src)
     width = len(header)
+    carried_names = tuple(n for n, _, k in columns if k == "carried")
 
-    def rows():
+    rows: list = []
+    nums: list = []
+    fault: EventTableError | None = None  # raised after the rows before it are checked
+    try:
         for cells in reader:
-            row = reader.line_num - header_line
-            if not cells or not any(c.strip() for c in cells):
+            if not cells or not (cells[0].strip() or any(c.strip() for c in cells)):
                 continue  # blank lines are skipped (they still count in row numbers)
             if len(cells) != width:
-                raise src.error(row, None, f"must have {width} cells, as the header has", f"{len(cells)} cells")
-            yield row, cells
-
-    carried_names = tuple(n for n, _, k in columns if k == "carried")
-    try:
-        return _build(columns, rows(), src, carried_names)
+                fault = src.error(reader.line_num - header_line, None, f"must have {width} cells, as the header has",
+                                  f"{len(cells)} cells")
+                break
+            rows.append(cells)
+            nums.append(reader.line_num - header_line)
     except csv.Error as exc:
-        raise EventTableError(f"{src.label}: row {reader.line_num - header_line}: not valid CSV; got {exc}") from None
+        fault = EventTableError(f"{src.label}: row {reader.line_num - header_line}: not valid CSV; got {exc}")
+    if fault is not None and not rows:
+        raise fault
+    cols = list(zip(*rows)) if rows else [()] * width
+    table = _columnar(columns, cols, np.array(nums, dtype=int), src, carried_names, lambda i: rows[i], text=True)
+    if fault is not None:
+        raise fault
+    return table
 
 
 # ---------------------------------------------------------------------------

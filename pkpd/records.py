@@ -13,7 +13,9 @@ and CRCL in mL/min; parameters in the units of :mod:`pkpd.parameters`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 #: Event identifiers (EVID).
 OBSERVATION, DOSE, OTHER, RESET, RESET_DOSE = range(5)
@@ -80,17 +82,118 @@ class Record:
         return self.evid in (OBSERVATION, OTHER)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """A whole event table as columns, one entry per data row (the reader's form).
+
+    Every array has one entry per record, subjects one after the other in file
+    order; subject ``k``'s records are ``starts[k]:starts[k + 1]``.  The same
+    normalisation as :class:`Record` (defaults filled in; AMT, RATE, II, ADDL,
+    SS zero and CMT 1 on rows that are not doses).
+
+    Attributes
+    ----------
+    starts : ndarray of int, (subjects + 1,)
+    row, evid, cmt, addl, ss : ndarray of int
+    time, amt, rate, ii : ndarray of float
+    values : mapping of str to ndarray of float
+        Value in force at each record (last value carried forward, this
+        row's own value included); NaN where the subject has none yet.
+    carried : mapping of str to sequence of str
+    """
+
+    starts: np.ndarray
+    row: np.ndarray
+    time: np.ndarray
+    evid: np.ndarray
+    amt: np.ndarray
+    cmt: np.ndarray
+    rate: np.ndarray
+    ii: np.ndarray
+    addl: np.ndarray
+    ss: np.ndarray
+    values: Mapping[str, np.ndarray] = field(default_factory=dict)
+    carried: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+    def record(self, i: int) -> Record:
+        """Record ``i`` as a :class:`Record`."""
+        v = {}
+        for k, col in self.values.items():
+            x = float(col[i])
+            if x == x:
+                v[k] = x
+        return Record(row=int(self.row[i]), time=float(self.time[i]), evid=int(self.evid[i]), amt=float(self.amt[i]),
+                      cmt=int(self.cmt[i]), rate=float(self.rate[i]), ii=float(self.ii[i]), addl=int(self.addl[i]),
+                      ss=int(self.ss[i]), values=v, carried={k: c[i] for k, c in self.carried.items()})
+
+    def records(self, a: int, b: int) -> tuple[Record, ...]:
+        """Records ``a:b`` as :class:`Record` objects."""
+        names = list(self.values)
+        vals = [self.values[k][a:b].tolist() for k in names]
+        car = {k: list(v[a:b]) for k, v in self.carried.items()}
+        out = []
+        for j in range(b - a):
+            i = a + j
+            v = {k: col[j] for k, col in zip(names, vals) if col[j] == col[j]}
+            out.append(Record(row=int(self.row[i]), time=float(self.time[i]), evid=int(self.evid[i]),
+                              amt=float(self.amt[i]), cmt=int(self.cmt[i]), rate=float(self.rate[i]),
+                              ii=float(self.ii[i]), addl=int(self.addl[i]), ss=int(self.ss[i]), values=v,
+                              carried={k: c[j] for k, c in car.items()}))
+        return tuple(out)
+
+
 class Subject:
     """The records of one subject, in file order.
 
     ``id`` is the subject identifier as written (text), ``number`` its
-    position in the table counting from 1.
+    position in the table counting from 1.  ``records`` is a tuple of
+    :class:`Record`; a subject read from a file holds its rows as a span
+    of the table's :class:`Columns` instead and builds ``records`` when
+    first asked for them (the engine reads the columns).
     """
 
-    id: str
-    number: int
-    records: tuple[Record, ...]
+    __slots__ = ("id", "number", "_records", "data", "span")
+
+    def __init__(self, id: str, number: int, records: Sequence[Record] | None = None, *,
+                 data: Columns | None = None, span: tuple[int, int] = (0, 0)):
+        self.id = id
+        self.number = number
+        self._records = None if records is None else tuple(records)
+        self.data = data
+        self.span = span
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        if self._records is None:
+            self._records = () if self.data is None else self.data.records(*self.span)
+        return self._records
+
+    def record(self, j: int) -> Record:
+        """Record ``j`` (from 0), without building the others."""
+        if self._records is None and self.data is not None:
+            a, b = self.span
+            if not 0 <= j < b - a:
+                raise IndexError(j)
+            return self.data.record(a + j)
+        return self.records[j]
+
+    def __len__(self) -> int:
+        if self._records is None and self.data is not None:
+            return self.span[1] - self.span[0]
+        return len(self.records)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Subject):
+            return NotImplemented
+        return (self.id, self.number, self.records) == (other.id, other.number, other.records)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Subject(id={self.id!r}, number={self.number}, records=<{len(self)} records>)"
 
 
 @dataclass(frozen=True)
@@ -113,6 +216,8 @@ class EventTable:
     columns: tuple[str, ...] = ()
     carried: tuple[str, ...] = ()
     source: str = "<table>"
+    #: The same records as columns (set by the reader; None for a table built from records).
+    data: Columns | None = field(default=None, compare=False, repr=False)
 
 
 def regimen_rows(regimen, duration_h: float) -> list[tuple[float, int, dict[str, Any]]]:

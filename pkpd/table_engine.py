@@ -41,17 +41,16 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import chain
-from operator import attrgetter
 from typing import Mapping
 
 import numpy as np
 
 from . import events, model, steady_state
 from .errors import ParameterError, RegimenError, SolverError
-from .parameters import Parameters, default_parameters
+from .parameters import PARAMETER_INFO, Parameters, default_parameters
 from .population import Population
-from .records import DOSE, RESET, RESET_DOSE, EventTable, Record
-from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record
+from .solver import NonFiniteError, SemiLinearSystem, expm_batch, fastest_rate, integrate, node_of, time_grid
 from .steady_state import NL, NS, Dosing
 from .units import TIME_TOLERANCE_H
 
@@ -117,41 +116,42 @@ class TableResult:
 
 
 class _Individuals:
-    """Individual parameters from the values in force, cached by value."""
+    """Individual parameters from the values in force, for many subjects in one vectorised call."""
 
     def __init__(self, base: Parameters):
         self._base = base
-        self._params: dict = {}
 
     @staticmethod
     def key(values: Mapping[str, float]) -> tuple:
         return tuple(values.get(k) for k in _EQUATION_KEYS)
 
-    def _parameters(self, values) -> Parameters:
-        over = tuple((k, float(values[k])) for k in _PARAM_NAMES if k in values)
-        p = self._params.get(over)
-        if p is None:
-            p = self._params[over] = self._base.replace(**dict(over)) if over else self._base
-        return p
-
     def batch(self, values_list) -> dict[str, np.ndarray]:
-        """Individual parameters, arrays (n,), one subject per mapping of values."""
-        n = len(values_list)
-        groups: dict = {}
-        for i, v in enumerate(values_list):
-            groups.setdefault(tuple((k, float(v[k])) for k in _PARAM_NAMES if k in v), []).append(i)
-        out: dict[str, np.ndarray] = {}
-        for members in groups.values():
-            idx = np.asarray(members)
-            vals = [values_list[i] for i in members]
-            pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in vals]),
-                             crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in vals]))
-            ind = model.individual_parameters(self._parameters(vals[0]), pop)
-            for k, a in ind.items():
-                if k not in out:
-                    out[k] = np.empty(n)
-                out[k][idx] = a
-        return out
+        """Individual parameters, arrays (n,), one subject per mapping of values.
+
+        One call of :func:`pkpd.model.individual_parameters` for all of them:
+        the typical values it reads are arrays where the subjects' values differ.
+        """
+        keys = [k for k in _PARAM_NAMES if any(k in v for v in values_list)]
+        typical = self._base.as_dict()
+        for k in keys:
+            col = np.array([float(v.get(k, math.nan)) for v in values_list])
+            given = ~np.isnan(col)
+            for x in np.unique(col[given]).tolist():  # the reader checked them; a table made by hand may not be
+                PARAMETER_INFO[k].check(x)
+            typical[k] = np.where(given, col, typical[k])
+        pop = Population(weight_kg=np.array([float(v.get("WT", 70.0)) for v in values_list]),
+                         crcl_ml_min=np.array([float(v.get("CRCL", 100.0)) for v in values_list]))
+        return model.individual_parameters(_Typical(typical), pop)
+
+
+class _Typical:
+    """Typical values for :func:`pkpd.model.individual_parameters`, some of them one per subject."""
+
+    def __init__(self, values: dict):
+        self._values = values
+
+    def as_dict(self) -> dict:
+        return dict(self._values)
 
 
 def _dosing(rec: Record, ind: Mapping[str, np.ndarray]) -> Dosing:
@@ -231,6 +231,15 @@ class _Outputs:
         self.n = n_rows
 
     def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
+        pos = np.asarray(pos)
+        if pos.size and pos[-1] - pos[0] == pos.size - 1 and (pos.size < 2 or np.all(np.diff(pos) == 1)):
+            pos = slice(int(pos[0]), int(pos[-1]) + 1)  # one run of rows: no scatter
+            if pos.stop - pos.start == self.n:  # every row: keep the arrays
+                for s in _READ_STATES:
+                    self.states[s] = np.asarray(states[s], float)
+                for k, v in ind.items():
+                    self.ind[k] = np.asarray(v, float)
+                return
         for s in _READ_STATES:
             self.states[s][pos] = states[s]
         for k, v in ind.items():
@@ -239,127 +248,133 @@ class _Outputs:
             self.ind[k][pos] = v
 
 
-def _same_equations(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
-    """Do two mappings of values in force agree on every value that enters the equations?"""
-    return a is b or a == b or _Individuals.key(a) == _Individuals.key(b)
-
-
-_GET = {name: attrgetter(name) for name in ("evid", "time", "row", "ss", "values")}
-
-
-@dataclass
-class _Scan:
-    """One subject's records seen at once: does it need segments, and its outputs and doses."""
-
-    cut: bool
-    out_index: np.ndarray  # positions of the output records (EVID 0 and 2) in the subject
-    times: np.ndarray  # TIME of every record
-    evids: np.ndarray
-    rows: np.ndarray
-    doses: list  # dose records (EVID 1 and 4)
-
-
-def _scan_all(subjects) -> tuple[list[_Scan], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every subject's records seen at once (non-empty subjects, in order).
-
-    A subject needs segments (``cut``) when anything but additive inputs from
-    one start happens: a reset, a steady state, a change of an equation
-    value, a dose record after an output record at the same time.  Returns
-    the scans, and the output rows' positions in the concatenated records:
-    ``is_out`` (bool per record), ``rows``, ``times``, ``evids`` (per record).
-    """
-    lengths = np.array([len(s.records) for s in subjects], dtype=int)
+def _columns_of(table: EventTable, subjects) -> Columns:
+    """The table's records as columns: the reader's, or built from the records of a table made by hand."""
+    data = table.data
+    if data is not None and len(subjects) == len(table.subjects) and all(
+            s.data is data for s in subjects) and [s.span for s in subjects] == list(
+            zip(data.starts[:-1].tolist(), data.starts[1:].tolist())):
+        return data
     recs = list(chain.from_iterable(s.records for s in subjects))
-    n = len(recs)
-    evids = np.fromiter(map(_GET["evid"], recs), dtype=int, count=n)
-    times = np.fromiter(map(_GET["time"], recs), dtype=float, count=n)
-    rows = np.fromiter(map(_GET["row"], recs), dtype=int, count=n)
-    starts = np.cumsum(lengths) - lengths
-    subject_of = np.repeat(np.arange(len(subjects)), lengths)
-    is_out = (evids == 0) | (evids == 2)
-    dose_index = np.flatnonzero((evids == DOSE) | (evids == RESET_DOSE))
-    cut = np.zeros(len(subjects), bool)
-    cut[subject_of[(evids == RESET) | (evids == RESET_DOSE)]] = True
-    if dose_index.size:
-        ss = np.fromiter((recs[j].ss for j in dose_index), dtype=int, count=dose_index.size)
-        cut[subject_of[dose_index[ss != 0]]] = True
-        prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))[dose_index]
-        after_out = (prev_out >= starts[subject_of[dose_index]]) & (
-            np.abs(times[np.maximum(prev_out, 0)] - times[dose_index]) <= _TOL)
-        cut[subject_of[dose_index[after_out]]] = True
-    values = list(map(_GET["values"], recs))
-    for i in np.flatnonzero(~cut):
-        a, b = int(starts[i]), int(starts[i] + lengths[i])
-        first = values[a]
-        if values[a:b].count(first) != b - a:
-            key = _Individuals.key(first)
-            cut[i] = any(_Individuals.key(v) != key for v in values[a:b] if v != first)
-    dose_bounds = np.searchsorted(dose_index, np.append(starts, n))
-    scans = []
-    for i in range(len(subjects)):
-        a, b = int(starts[i]), int(starts[i] + lengths[i])
-        scans.append(_Scan(bool(cut[i]), np.flatnonzero(is_out[a:b]), times[a:b], evids[a:b], rows[a:b],
-                           [recs[j] for j in dose_index[dose_bounds[i]:dose_bounds[i + 1]]]))
-    return scans, is_out, rows, times, evids
+    lengths = [len(s.records) for s in subjects]
+    keys = dict.fromkeys(k for r in recs for k in r.values)
+    nan = math.nan
+    return Columns(
+        starts=np.concatenate([[0], np.cumsum(lengths)]).astype(int),
+        row=np.array([r.row for r in recs], int), time=np.array([r.time for r in recs], float),
+        evid=np.array([r.evid for r in recs], int), amt=np.array([r.amt for r in recs], float),
+        cmt=np.array([r.cmt for r in recs], int), rate=np.array([r.rate for r in recs], float),
+        ii=np.array([r.ii for r in recs], float), addl=np.array([r.addl for r in recs], int),
+        ss=np.array([r.ss for r in recs], int),
+        values={k: np.array([float(r.values.get(k, nan)) for r in recs], float) for k in keys},
+        carried={c: [r.carried.get(c, "") for r in recs] for c in table.carried})
 
 
-def _run_batch(subjects, scans, bases, cache: _Individuals, outputs: _Outputs, max_step_h) -> None:
-    """Subjects without cuts: one batch, one shared grid, from time 0 (or the earliest record).
+def _changes(data: Columns, same: np.ndarray) -> np.ndarray:
+    """Records where a value that enters the equations differs from the subject's previous record."""
+    changed = np.zeros(len(data), bool)
+    for k in _EQUATION_KEYS:
+        v = data.values.get(k)
+        if v is not None:
+            a, b = v[1:], v[:-1]
+            changed[1:] |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return changed & same
 
-    ``scans[i]``: the :class:`_Scan` of subject i; ``bases[i]``:
-    position of its first output row in the result.
+
+def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Individuals, outputs: _Outputs,
+               max_step_h) -> None:
+    """Subjects ``sel`` (without cuts): one batch, one shared grid, from time 0 (or the earliest record).
+
+    Everything from the columns: the dose records expand into a
+    :class:`pkpd.events.Schedule` in one vectorised step, and the states
+    are recorded at the output records only.
     """
-    n = len(subjects)
-    ind = cache.batch([s.records[0].values for s in subjects])
-    # every dose record as one row (subject, time, II, copies, lag, state, amount, rate, duration)
-    dose_rows = []
-    for i, scan in enumerate(scans):
-        if scan.doses:
-            ind_i = {"F_ir": ind["F_ir"][i : i + 1], "t_lag": ind["t_lag"][i : i + 1]}
-            for rec in scan.doses:
-                d = _dosing(rec, ind_i)
-                dose_rows.append((i, rec.time, rec.ii, int(rec.addl) + 1, d.lag, d.state, d.amount, d.rate, d.duration))
-    d = np.array(dose_rows, float).reshape(-1, 9)
-    copies = d[:, 3].astype(int)
+    n = sel.size
+    first = data.starts[sel]
+    last = data.starts[sel + 1] - 1
+    eq = [(k, data.values[k][first].tolist()) for k in _EQUATION_KEYS if k in data.values]
+    ind = cache.batch([{k: col[i] for k, col in eq if col[i] == col[i]} for i in range(n)])
+    local = np.full(data.starts.size - 1, -1)
+    local[sel] = np.arange(n)
+    mine = local[subject_of] >= 0
+    idx = np.flatnonzero(mine & ((data.evid == DOSE) | (data.evid == RESET_DOSE)))
+    i = local[subject_of[idx]]
+    c = data.cmt[idx]
+    f = np.where(c == 1, ind["F_ir"][i], 1.0)
+    lag = np.where(c == 1, ind["t_lag"][i], 0.0)
+    rate_in = {"R": np.full(idx.size, np.nan), "D": np.full(idx.size, np.nan)}
+    for cc in DOSABLE_CMTS:
+        at = c == cc
+        if not at.any():
+            continue
+        for name, target in ((f"F{cc}", f), (f"ALAG{cc}", lag), (f"R{cc}", rate_in["R"]), (f"D{cc}", rate_in["D"])):
+            col = data.values.get(name)
+            if col is not None:
+                v = col[idx[at]]
+                target[at] = np.where(np.isnan(v), target[at], v)
+    amount = f * data.amt[idx]
+    code = data.rate[idx]
+    rate = np.zeros(idx.size)
+    duration = np.zeros(idx.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = code > 0
+        rate[pos] = code[pos]
+        duration[pos] = amount[pos] / code[pos]
+        broken = ((code == -1) & ~(rate_in["R"] > 0)) | ((code == -2) & ~(rate_in["D"] >= 0))
+        if broken.any():
+            j = int(np.argmax(broken))
+            what = f"R{c[j]} > 0" if code[j] == -1 else f"D{c[j]} >= 0"
+            got = rate_in["R" if code[j] == -1 else "D"][j]
+            raise RegimenError(f"row {int(data.row[idx[j]])}: RATE {int(code[j])} needs {what}; got {float(got)!r}")
+        for value, prefix in ((-1.0, "R"), (-2.0, "D")):
+            at = code == value
+            if not at.any():
+                continue
+            given = rate_in[prefix][at]
+            if prefix == "R":
+                rate[at] = given
+                duration[at] = amount[at] / given
+            else:
+                duration[at] = given
+                rate[at] = np.where(given > 0, amount[at] / np.where(given > 0, given, 1.0), 0.0)
+    copies = data.addl[idx] + 1
     k = np.arange(copies.sum()) - np.repeat(np.cumsum(copies) - copies, copies)  # copy number 0..ADDL
-    e = np.repeat(d, copies, axis=0)
-    start = e[:, 1] + k * e[:, 2] + e[:, 4]
-    infusion = e[:, 7] > 0
-    bol = ~infusion & (e[:, 6] > 0)
-    win = infusion & (e[:, 8] > 0)
-    boluses = np.stack([e[bol, 0], e[bol, 5], start[bol], e[bol, 6]], axis=1)
-    windows = np.stack([e[win, 0], e[win, 5], start[win], start[win] + e[win, 8], e[win, 7]], axis=1)
-    t0 = min(0.0, min(s.records[0].time for s in subjects))
-    t1 = max(s.records[-1].time for s in subjects)
-    sched = _schedule(n, boluses, windows)
-    # inputs after the last record matter to nothing
-    keep = sched.bolus_time <= t1 + _TOL
-    live = sched.rate_start < t1
-    sched = dataclasses.replace(
-        sched, bolus_subject=sched.bolus_subject[keep], bolus_state=sched.bolus_state[keep],
-        bolus_time=sched.bolus_time[keep], bolus_amount=sched.bolus_amount[keep],
-        rate_subject=sched.rate_subject[live], rate_input=sched.rate_input[live],
-        rate_start=sched.rate_start[live], rate_stop=np.minimum(sched.rate_stop[live], t1),
-        rate_value=sched.rate_value[live])
-    out_pos = np.concatenate([np.arange(b, b + sc.out_index.size) for b, sc in zip(bases, scans)])
-    if out_pos.size == 0:
+    rep = lambda a: np.repeat(a, copies)  # noqa: E731
+    start = rep(data.time[idx]) + k * rep(data.ii[idx]) + rep(lag)
+    e_rate, e_amount, e_dur, e_who, e_state = rep(rate), rep(amount), rep(duration), rep(i), rep(c - 1)
+    infusion = e_rate > 0
+    bol = ~infusion & (e_amount > 0)
+    win = infusion & (e_dur > 0)
+    t0 = min(0.0, float(data.time[first].min()))
+    t1 = float(data.time[last].max())
+    keep = bol & (start <= t1 + _TOL)  # inputs after the last record matter to nothing
+    live = win & (start < t1)
+    sched = events.Schedule(n, e_who[keep], e_state[keep], start[keep], e_amount[keep],
+                            e_who[live], e_state[live], start[live], np.minimum(start[live] + e_dur[live], t1),
+                            e_rate[live])
+    oidx = np.flatnonzero(mine & ((data.evid == 0) | (data.evid == 2)))
+    if oidx.size == 0:
         return
-    first = scans[0].times[scans[0].out_index]
-    if all(sc.out_index.size == first.size and np.array_equal(sc.times[sc.out_index], first) for sc in scans):
+    out_pos = out_rank[oidx]
+    out_times = data.time[oidx]
+    who = local[subject_of[oidx]]
+    counts = np.bincount(who, minlength=n)
+    m = int(counts[0])
+    if np.all(counts == m) and m and np.array_equal(
+            out_times.reshape(n, m), np.broadcast_to(out_times[:m], (n, m))):
         # every subject has the same output times (a scenario written as a table): a transpose, no gather
-        marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, first, _READ_ROWS, max_step_h)
-        k = np.searchsorted(marks, first - _TOL, side="left")
-        states = {model.LINEAR_STATES[r]: x_rec[j][k].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
-        states.update({s: y_rec[j][k].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
-        outputs.put(out_pos, states, {kk: np.repeat(ind[kk], first.size) for kk in _ROW_KEYS})
+        grid = out_times[:m]
+        marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, grid, _READ_ROWS, max_step_h)
+        kk = np.searchsorted(marks, grid - _TOL, side="left")
+        states = {model.LINEAR_STATES[r]: x_rec[j][kk].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
+        states.update({s: y_rec[j][kk].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
+        outputs.put(out_pos, states, {key: np.repeat(ind[key], m) for key in _ROW_KEYS})
         return
-    out_times = np.concatenate([sc.times[sc.out_index] for sc in scans])
-    who = np.repeat(np.arange(n), [sc.out_index.size for sc in scans])
     marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times, _READ_ROWS, max_step_h)
-    k = np.searchsorted(marks, out_times - _TOL, side="left")
-    states = {model.LINEAR_STATES[r]: x_rec[j][k, who] for j, r in enumerate(_READ_ROWS)}
-    states.update({s: y_rec[j][k, who] for j, s in enumerate(model.SLOW_STATES)})
-    outputs.put(out_pos, states, {kk: ind[kk][who] for kk in _ROW_KEYS})
+    kk = np.searchsorted(marks, out_times - _TOL, side="left")
+    states = {model.LINEAR_STATES[r]: x_rec[j][kk, who] for j, r in enumerate(_READ_ROWS)}
+    states.update({s: y_rec[j][kk, who] for j, s in enumerate(model.SLOW_STATES)})
+    outputs.put(out_pos, states, {key: ind[key][who] for key in _ROW_KEYS})
 
 
 class _Group:
@@ -372,7 +387,7 @@ class _Group:
 
     def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h, changes, slow_ss):
         self.subjects, self.positions, self.cache, self.outputs = subjects, positions, cache, outputs
-        self.slow_ss = slow_ss  # per subject: record index -> periodic slow states
+        self.slow_ss = slow_ss  # per subject: record index -> periodic (linear, slow) states and dose
         self.changes = changes  # records whose new equation values take effect after their event
         self.max_step_h = max_step_h
         self.n = len(subjects)
@@ -382,7 +397,7 @@ class _Group:
         self.who = f"subject {ids[0]}: " if self.n == 1 else f"subjects {', '.join(ids[:5])}{'...' * (self.n > 5)}: "
 
     def _records(self, j: int) -> list:
-        return [s.records[j] for s in self.subjects]
+        return [s.record(j) for s in self.subjects]
 
     def run(self) -> None:
         recs = self.subjects[0].records
@@ -469,6 +484,14 @@ class _Group:
 
     def _steady_state(self, i: int, rec: Record, j: int) -> None:
         """Rules 5-8: the steady state of subject ``i``'s record at its time."""
+        found = self.slow_ss[i].get(j) if rec.ss == 1 and rec.ii > 0 else None
+        if found is not None:  # solved in a batch beforehand (:func:`_periodic_slow_states`)
+            x, y, dose = found
+            self.x0[:, i] = x
+            self.y0[:, i] = y
+            for stop, rate in steady_state.tails(dose, rec.ii):
+                self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
+            return
         ind = {k: v[i : i + 1] for k, v in self.ind.items()}
         A, B = model.linear_system(ind)
         A, B = A[..., 0], B[..., 0]
@@ -485,8 +508,7 @@ class _Group:
         x = steady_state.periodic_linear(A, B, dose, rec.ii)
         if rec.ss == 1:
             self.x0[:, i] = x
-            y = self.slow_ss[i].get(j)
-            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h) if y is None else y
+            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h)
         else:  # rule 8: linear states add; the slow states keep their values
             x[model.ELIM] = 0.0
             self.x0[:, i] += x
@@ -494,35 +516,74 @@ class _Group:
             self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
 
 
+def _periodic_linear_batch(A: np.ndarray, B: np.ndarray, doses, ii: float) -> np.ndarray:
+    """:func:`pkpd.steady_state.periodic_linear` of ``m`` subjects at once: (NL, m).
+
+    ``A`` (NL, NL, m), ``B``; ``doses`` with the same state and lag.  Boluses
+    with the same pattern of flows are done in one vectorised step
+    (propagators by :func:`pkpd.solver.expm_batch`); infusions one by one.
+    """
+    m = len(doses)
+    flows = A != 0
+    pattern = flows[..., 0]
+    if any(d.is_infusion for d in doses) or not np.all(flows == pattern[..., None]):
+        return np.stack([steady_state.periodic_linear(A[..., c], B[..., c], d, ii) for c, d in enumerate(doses)],
+                        axis=1)
+    state = doses[0].state
+    phase = doses[0].lag % ii
+    keep = steady_state._reached(A[..., 0], state)
+    At = np.moveaxis(A, -1, 0)
+    E = expm_batch(At * ii)
+    P = E if phase == 0 else expm_batch(At * (ii - phase))
+    amounts = np.array([d.amount if d.amount > 0 else 0.0 for d in doses])
+    g = P[:, :, state] * amounts[:, None]
+    k = np.flatnonzero(keep)
+    sub = np.eye(k.size) - E[:, k[:, None], k[None, :]]
+    x = np.zeros((m, A.shape[0]))
+    try:
+        x[:, k] = np.linalg.solve(sub, g[:, k, None])[..., 0]
+    except np.linalg.LinAlgError:
+        raise SolverError("steady state: the dosed drug is never eliminated (no steady state exists)") from None
+    if not np.all(np.isfinite(x)):
+        raise SolverError("steady state: no finite steady state exists for these parameters")
+    return x.T
+
+
 def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
-    """The slow states of every SS = 1 record of a periodic regimen, computed in batches.
+    """The steady state of every SS = 1 record of a periodic regimen, computed in batches.
+
+    ``subjects``: pairs (subject, positions of its SS = 1 dose records with II > 0).
 
     An SS = 1 record resets the subject, so its steady state depends only on
     the record and the values in force before it: all of them are found
     first, grouped by dose timing, and solved together.  Returns
-    ``{subject number: {record index: slow states (NS,)}}``.
+    ``{subject number: {record index: (linear states (NL,), slow states (NS,), Dosing)}}``.
     """
+    items = []
+    for subj, where in subjects:
+        for j in where.tolist():
+            rec = subj.record(j)
+            items.append((subj.number, j, subj.record(j - 1).values if j else rec.values, rec))
+    if not items:
+        return {}
+    ind_all = cache.batch([it[2] for it in items])
+    ind_rec = cache.batch([it[3].values for it in items])
+    doses = [_dosing(rec, {"F_ir": ind_rec["F_ir"][c : c + 1], "t_lag": ind_rec["t_lag"][c : c + 1]})
+             for c, (_, _, _, rec) in enumerate(items)]
     jobs: dict = {}
-    for subj in subjects:
-        prev = subj.records[0].values
-        for j, rec in enumerate(subj.records):
-            if rec.is_dose and rec.ss == 1 and rec.ii > 0:
-                ind = cache.batch([prev])
-                dose = _dosing(rec, cache.batch([rec.values]))
-                key = (rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration)
-                jobs.setdefault(key, []).append((subj.number, j, ind, dose))
-            prev = rec.values
+    for c, ((_, _, _, rec), dose) in enumerate(zip(items, doses)):
+        jobs.setdefault((rec.ii, dose.state, dose.lag, dose.is_infusion, dose.duration), []).append(c)
     out: dict = {}
-    for (ii, *_), items in jobs.items():
-        inds = [it[2] for it in items]
-        ind = {k: np.concatenate([i[k] for i in inds]) for k in inds[0]}
-        xs = []
-        for i in inds:
-            A, B = model.linear_system(i)
-            xs.append(steady_state.periodic_linear(A[..., 0], B[..., 0], items[len(xs)][3], ii))
-        y = steady_state.periodic_slow_batch(ind, np.stack(xs, axis=1), [it[3] for it in items], ii, max_step_h)
-        for c, (number, j, _, _) in enumerate(items):
-            out.setdefault(number, {})[j] = y[:, c]
+    for (ii, *_), members in jobs.items():
+        idx = np.asarray(members)
+        ind = {k: v[idx] for k, v in ind_all.items()}
+        A, B = model.linear_system(ind)
+        group = [doses[c] for c in members]
+        xs = _periodic_linear_batch(A, B, group, ii)
+        y = steady_state.periodic_slow_batch(ind, xs, group, ii, max_step_h)
+        for col, c in enumerate(members):
+            number, j = items[c][0], items[c][1]
+            out.setdefault(number, {})[j] = (xs[:, col], y[:, col], group[col])
     return out
 
 
@@ -552,36 +613,45 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     if not isinstance(table, EventTable):
         raise ParameterError(f"table: expected a pkpd.records.EventTable; got {type(table).__name__}")
     cache = _Individuals(base)
-    simple, simple_scans, simple_bases, segmented = [], [], [], []
-    subjects = [subj for subj in table.subjects if subj.records]
-    scans, is_out, rows, times, evids = _scan_all(subjects) if subjects else ([], np.zeros(0, bool), np.zeros(0, int),
-                                                                           np.zeros(0), np.zeros(0, int))
-    counts = [sc.out_index.size for sc in scans]
-    base = 0
-    for subj, scan in zip(subjects, scans):
-        if scan.cut:
-            segmented.append((subj, {int(j): base + p for p, j in enumerate(scan.out_index)}, scan))
-        else:
-            simple.append(subj)
-            simple_scans.append(scan)
-            simple_bases.append(base)
-        base += scan.out_index.size
-    ids = [subj.id for subj in subjects]
-    numbers = [subj.number for subj in subjects]
-    rows, times, evids = rows[is_out], times[is_out], evids[is_out]
-    carried: dict = {}
-    if table.carried:
-        outs = [r for subj in subjects for r in subj.records if r.evid == 0 or r.evid == 2]
-        carried = {c: [r.carried.get(c, "") for r in outs] for c in table.carried}
-    outputs = _Outputs(len(rows))
-    if simple:
-        _run_batch(simple, simple_scans, simple_bases, cache, outputs, max_step_h)
-    slow_ss = _periodic_slow_states([s for s, _, _ in segmented], cache, max_step_h)
+    subjects = [subj for subj in table.subjects if len(subj)]
+    data = _columns_of(table, subjects) if subjects else None
+    if data is None or len(data) == 0:
+        return _empty(table.carried)
+    lengths = np.diff(data.starts)
+    subject_of = np.repeat(np.arange(len(subjects)), lengths)
+    first_of = data.starts[:-1][subject_of]
+    n = len(data)
+    evid, times = data.evid, data.time
+    is_out = (evid == 0) | (evid == 2)
+    is_dose = (evid == DOSE) | (evid == RESET_DOSE)
+    same = np.concatenate([[False], subject_of[1:] == subject_of[:-1]])
+    changed = _changes(data, same)
+    # a subject needs segments when anything but additive inputs from one start happens
+    cut = np.zeros(len(subjects), bool)
+    cut[subject_of[(evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0)) | changed]] = True
+    prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))
+    after_out = is_dose & (prev_out >= first_of) & (np.abs(times[np.maximum(prev_out, 0)] - times) <= _TOL)
+    cut[subject_of[after_out]] = True
+    out_rank = np.cumsum(is_out) - 1
+    counts = np.bincount(subject_of[is_out], minlength=len(subjects))
+    rows, times_out, evids = data.row[is_out], times[is_out], evid[is_out]
+    carried = {c: np.asarray(data.carried[c], dtype=object)[is_out] for c in table.carried}
+    outputs = _Outputs(int(is_out.sum()))
+    simple = np.flatnonzero(~cut)
+    if simple.size:
+        _run_batch(data, simple, subject_of, out_rank, cache, outputs, max_step_h)
+    segmented = []
+    for k in np.flatnonzero(cut).tolist():
+        a, b = int(data.starts[k]), int(data.starts[k + 1])
+        local = np.flatnonzero(is_out[a:b])
+        segmented.append((subjects[k], dict(zip(local.tolist(), out_rank[a + local].tolist())), a, b))
+    periodic = is_dose & (data.ss == 1) & (data.ii > 0)
+    slow_ss = _periodic_slow_states([(s, np.flatnonzero(periodic[a:b])) for s, _, a, b in segmented], cache,
+                                    max_step_h)
     groups: dict = {}
-    for subj, positions, scan in segmented:
-        recs = subj.records
-        changes = frozenset(j for j in range(1, len(recs)) if not _same_equations(recs[j].values, recs[j - 1].values))
-        key = (scan.times.tobytes(), scan.evids.tobytes(), tuple(map(_GET["ss"], recs)), changes)
+    for subj, positions, a, b in segmented:
+        changes = frozenset((np.flatnonzero(changed[a:b])).tolist())
+        key = (times[a:b].tobytes(), evid[a:b].tobytes(), data.ss[a:b].tobytes(), changes)
         groups.setdefault(key, []).append((subj, positions))
     for (_, _, _, changes), members in groups.items():
         _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, max_step_h, changes,
@@ -593,12 +663,22 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     else:
         readouts = {name: np.zeros(0) for name in READOUTS + model.EXTRA_READOUTS}
     return TableResult(
-        subject_id=np.repeat(np.array(ids, dtype=object), counts),
-        number=np.repeat(np.array(numbers, dtype=int), counts),
+        subject_id=np.repeat(np.array([subj.id for subj in subjects], dtype=object), counts),
+        number=np.repeat(np.array([subj.number for subj in subjects], dtype=int), counts),
         row=rows,
-        time_h=times,
+        time_h=times_out,
         evid=evids,
         readouts=readouts,
-        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(), "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
-        carried={c: np.array(v, dtype=object) for c, v in carried.items()},
+        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(),
+                    "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
+        carried=carried,
     )
+
+
+def _empty(carried) -> TableResult:
+    """The result of a table without output rows."""
+    z = np.zeros(0)
+    return TableResult(subject_id=np.zeros(0, dtype=object), number=np.zeros(0, int), row=np.zeros(0, int),
+                       time_h=z, evid=np.zeros(0, int), readouts={name: z.copy() for name in READOUTS},
+                       covariates={"WT": z.copy(), "CRCL": z.copy()},
+                       carried={c: np.zeros(0, dtype=object) for c in carried})
