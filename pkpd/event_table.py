@@ -907,16 +907,18 @@ def scenario_to_event_table(scenario) -> dict[str, list]:
         events.sort(key=lambda e: (e[0], e[1]))  # stable: doses in regimen order, then the observation
         for i in range(n):
             sid = a * n + i + 1
-            for t, _, row in events:
+            for j, (t, _, row) in enumerate(events):
                 cols["ID"].append(sid)
                 cols["TIME"].append(t)
                 for k in ("EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS"):
                     if k in cols:
                         cols[k].append(row.get(k))
-                cols["WT"].append(float(wt[i]))
-                cols["CRCL"].append(float(cr[i]))
+                # covariates and parameters on the subject's first row only: a blank cell
+                # keeps the value in force (rule 10), so the file stays small
+                cols["WT"].append(float(wt[i]) if j == 0 else None)
+                cols["CRCL"].append(float(cr[i]) if j == 0 else None)
                 for k in pnames:
-                    cols[k].append(float(ind[k][i]))
+                    cols[k].append(float(ind[k][i]) if j == 0 else None)
                 for k, src_name in (("F1", row.get("F1")), ("D1", row.get("D1"))):
                     if k in cols:
                         if src_name is None:

@@ -339,7 +339,12 @@ def test_numbers_are_exact():
 def test_parameter_overrides_become_columns():
     scenario = load_scenario("ir-vs-er", overrides={"CL_r": 3.0})
     columns = scenario_to_event_table(scenario)
-    assert set(columns["CL_r"]) == {3.0}
+    # on each subject's first row; blank (carried forward, rule 10) on the others
+    assert set(columns["CL_r"]) == {3.0, None}
+    firsts = [i for i, sid in enumerate(columns["ID"]) if i == 0 or columns["ID"][i - 1] != sid]
+    assert all(columns["CL_r"][i] == 3.0 for i in firsts)
+    table = read_event_table(columns, carry=["ARM"])
+    assert all(rec.values["CL_r"] == 3.0 for subj in table.subjects for rec in subj.records)
 
 
 # ---------------------------------------------------------------------------
