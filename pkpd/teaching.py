@@ -27,13 +27,14 @@ For teaching and research only; never for dosing decisions.
 from __future__ import annotations
 
 import inspect
+import textwrap
 import math
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from . import metrics, plotting
-from .errors import ParameterError
+from .errors import ParameterError, RegimenError
 from .model import individual_parameters, occupancy as _model_occupancy
 from .parameters import Parameters, default_parameters
 from .population import Population, sample_population
@@ -689,7 +690,13 @@ def explore_taper(taper_days: float = 14.0, steps: int = 7, dose_mg: float = 20.
     """
     start = 21 * HOURS_PER_DAY
     held = titration(5.0, dose_mg, hold_days=max(21.0 - 3.0 * dose_mg / 5.0, 0.0))
-    regs = [held + taper_over(dose_mg, taper_days, steps=int(steps), start_h=start), held]
+    try:
+        regs = [held + taper_over(dose_mg, taper_days, steps=int(steps), start_h=start), held]
+    except RegimenError as exc:  # a slider position that does not fit whole dosing intervals: say so
+        fig, (ax,) = _figure(height=3.6)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(str(exc), 90)), ha="center", va="center", fontsize="medium")
+        return fig
     duration = start + (taper_days + 14.0) * HOURS_PER_DAY
     res = simulate(regs, duration_h=duration, output_step_h=1.0, outputs=("excitability",))
     peaks = [rebound_summary(res, stop_h=r.last_dose_h)["peak_excitability"][i] for i, r in enumerate(regs)]

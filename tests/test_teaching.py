@@ -399,3 +399,14 @@ def test_ir_vs_er_summary_has_no_end_of_run_peak_and_no_half_life_inside_an_inte
     assert rows["er-60mg-daily", "auc_last_interval"][0] == pytest.approx(0.70 * 60 / 8.5, rel=1e-4)
     assert 1.0 < rows["ir-20mg-every-8h", "tmax_last_interval"][0] < 1.4
     assert "peak excitability after last dose" in result.table() and "mg*h/L" in result.table()
+
+
+def test_taper_explorer_says_why_a_slider_position_does_not_fit():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pkpd import teaching
+
+    fig = teaching.explore_taper(taper_days=10.0, steps=7)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "whole number of every_h = 8 h dosing intervals" in text and "steps = 3, 5, 6 or 10 fit" in text
