@@ -13,7 +13,7 @@ from .errors import (
 )
 from .model import READOUT_INFO, individual_parameters
 from .parameters import PARAMETER_INFO, Parameters, default_parameters
-from .population import Covariate, Omega, Population, ResidualError, sample_population
+from .population import Covariate, Omega, Population, ResidualError, population_from_estimates, sample_population
 from .regimen import Dose, Infusion, Regimen, stepped, taper, taper_over, titration
 from .simulate import READOUTS, Grid, SaveAt, SimulationResult, iter_chunks, output_times, simulate, simulate_arms
 
@@ -23,7 +23,7 @@ __all__ = [
     "PkpdError", "ParameterError", "RegimenError", "ResourceError", "ScenarioError", "SolverError",
     "READOUTS", "READOUT_INFO", "individual_parameters",
     "PARAMETER_INFO", "Parameters", "default_parameters",
-    "Covariate", "Omega", "Population", "ResidualError", "sample_population",
+    "Covariate", "Omega", "Population", "ResidualError", "population_from_estimates", "sample_population",
     "Dose", "Infusion", "Regimen", "stepped", "taper", "taper_over", "titration",
     "Grid", "SaveAt", "SimulationResult", "iter_chunks", "output_times", "simulate", "simulate_arms",
 ]

@@ -88,9 +88,12 @@ def individual_parameters(parameters: Parameters, population: Population) -> dic
     ind["V_c"] = ind["V_c"] * size
     ind["V_p"] = ind["V_p"] * size
     ind["Q"] = ind["Q"] * allometric
-    ind["CL"] = ind["CL_nr"] * allometric + ind["CL_r"] * crcl / 100.0
     for name, eta in population.eta.items():
-        ind[name] = ind[name] * np.exp(eta)
+        if name != "CL":  # a parameter's own eta first: CL_nr and CL_r feed CL
+            ind[name] = ind[name] * np.exp(eta)
+    ind["CL"] = ind["CL_nr"] * allometric + ind["CL_r"] * crcl / 100.0
+    if "CL" in population.eta:
+        ind["CL"] = ind["CL"] * np.exp(population.eta["CL"])
     return ind
 
 

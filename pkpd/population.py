@@ -464,3 +464,85 @@ def sample_population(
         subjects,
         int(seed),
     )
+
+
+#: Covariate columns of a per-subject parameter table, and their keyword.
+_TABLE_COVARIATES = {"WT": "weight_kg", "CRCL": "crcl_ml_min"}
+
+
+def population_from_estimates(table, typical) -> Population:
+    """Subjects with their own parameter values, as mrgsolve's ``idata_set``.
+
+    Parameters
+    ----------
+    table : mapping of str to sequence, a pandas DataFrame, or a CSV path
+        One row per subject: ``ID``, optionally ``WT`` (kg) and ``CRCL``
+        (mL/min), and any positive model parameter by its spec name (or
+        ``CL``, the total clearance after covariates), each subject's own
+        estimate (e.g. post-hoc values from NONMEM).
+    typical : pkpd.Parameters
+        The typical values the estimates are expressed against.
+
+    Returns
+    -------
+    Population
+        Subject i's random effect on parameter P is ``log(P_i / P)``, so
+        :func:`pkpd.model.individual_parameters` gives back exactly the
+        table's values (before the covariate scaling of V_c, V_p and Q,
+        which then applies as for any subject: give estimates for a 70 kg
+        subject, or give WT). Subject numbers are the table's IDs when they
+        are integers, else 1..n.
+    """
+    import csv
+
+    if isinstance(table, (str, bytes)) or hasattr(table, "__fspath__"):
+        with open(table, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        if len(rows) < 2:
+            raise ParameterError(f"{table}: a per-subject parameter table needs a header and at least one row")
+        columns = {name: [r[j] for r in rows[1:]] for j, name in enumerate(rows[0])}
+    elif hasattr(table, "to_dict") and hasattr(table, "columns"):
+        columns = {str(k): list(table[k]) for k in table.columns}
+    elif isinstance(table, Mapping):
+        columns = {str(k): list(v) for k, v in table.items()}
+    else:
+        raise ParameterError(f"table: expected a mapping of columns, a DataFrame or a CSV path; got {type(table).__name__}")
+    ids = columns.pop("ID", None)
+    n = len(next(iter(columns.values()), ids or []))
+    if n == 0:
+        raise ParameterError("table: no subjects (no rows)")
+    values = {}
+    for name, col in columns.items():
+        if len(col) != n:
+            raise ParameterError(f"table.{name}: {len(col)} values for {n} subjects")
+        try:
+            arr = np.array([float(v) for v in col])
+        except (TypeError, ValueError):
+            bad = next(v for v in col if not _is_number(v))
+            raise ParameterError(f"table.{name}: not a number; got {bad!r}") from None
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0) and name != "CRCL":
+            raise ParameterError(f"table.{name}: every value must be finite and > 0")
+        values[name] = arr
+    eta = {}
+    for name, arr in values.items():
+        if name in _TABLE_COVARIATES:
+            continue
+        _check_variable(name, f"table.{name}")
+        if name == "CL":
+            raise ParameterError("table.CL: give CL_nr and CL_r (the clearance's parts) rather than the total")
+        eta[name] = np.log(arr / float(getattr(typical, name)))
+    numbers = None
+    if ids is not None:
+        try:
+            numbers = np.array([int(float(v)) for v in ids])
+        except (TypeError, ValueError):
+            numbers = None
+    return Population(eta, values.get("WT"), values.get("CRCL"), numbers if numbers is not None else None)
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False

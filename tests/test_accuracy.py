@@ -310,7 +310,7 @@ def subjects(draw):
     }
     wt = draw(st.floats(40.0, 130.0))
     crcl = draw(st.floats(10.0, 150.0))
-    eta = {k: draw(st.floats(-0.8, 0.8)) for k in ETA_NAMES + ("k_sp", "D_er", "ke0_cns", "k_M2")}
+    eta = {k: draw(st.floats(-0.8, 0.8)) for k in ETA_NAMES + ("k_sp", "D_er", "ke0_cns", "k_M2", "CL_r", "CL_nr")}
     return overrides, wt, crcl, eta
 
 

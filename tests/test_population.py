@@ -184,3 +184,30 @@ def test_residual_error_is_reproducible_per_observation():
     assert np.var(y) == pytest.approx(0.25 * 0.01 + 1e-4, rel=0.05)
     with pytest.raises(pkpd.ParameterError, match="residual_error.additive: must be >= 0"):
         ResidualError("plasma_mg_per_l", additive=-1)
+
+
+def test_an_eta_on_a_clearance_part_reaches_the_total_clearance():
+    pop = pkpd.Population(eta={"CL_r": np.log([0.5, 2.0]), "CL": np.log([1.0, 1.1])}, weight_kg=[70.0, 70.0],
+                          crcl_ml_min=[100.0, 50.0])
+    ind = pkpd.individual_parameters(pkpd.default_parameters(), pop)
+    np.testing.assert_allclose(ind["CL"], [1.3 + 3.6, (1.3 + 14.4 * 0.5) * 1.1], rtol=1e-14)
+
+
+def test_per_subject_estimates_come_back_exactly(tmp_path):
+    from pkpd.population import population_from_estimates
+
+    path = tmp_path / "posthoc.csv"
+    path.write_text("ID,CL_r,V_c,ka,WT,CRCL\n7,5.0,20.0,1.6,70,100\n9,9.0,30.0,0.8,70,40\n")
+    pop = population_from_estimates(path, pkpd.default_parameters())
+    assert pop.subject_ids.tolist() == [7, 9]
+    ind = pkpd.individual_parameters(pkpd.default_parameters(), pop)
+    np.testing.assert_allclose(ind["CL_r"], [5.0, 9.0], rtol=1e-14)
+    np.testing.assert_allclose(ind["V_c"], [20.0, 30.0], rtol=1e-14)
+    np.testing.assert_allclose(ind["CL"], [1.3 + 5.0, 1.3 + 9.0 * 0.4], rtol=1e-14)
+    res = pkpd.simulate(pkpd.Regimen((pkpd.Dose("iv_bolus", 10.0),)), duration_h=1.0, population=pop,
+                        times_h=[0.0], outputs=("plasma_mg_per_l",))
+    np.testing.assert_allclose(res.plasma_mg_per_l[:, 0], [0.5, 1.0 / 3.0], rtol=1e-12)  # 10 mg / V_c
+    with pytest.raises(pkpd.ParameterError, match="table.F_ir: no log-normal variability"):
+        population_from_estimates({"ID": [1], "F_ir": [0.8]}, pkpd.default_parameters())
+    with pytest.raises(pkpd.ParameterError, match="table.V_c: not a number; got 'x'"):
+        population_from_estimates({"ID": [1], "V_c": ["x"]}, pkpd.default_parameters())
