@@ -438,7 +438,9 @@ def run_parquet(
         Start a local Dask cluster of this many worker processes for the run
         (closed after it).
     scheduler : str, optional
-        Address of a running scheduler (``tcp://HOST:PORT``).
+        Address of a running scheduler (``tcp://HOST:PORT``).  The workers
+        write the dataset's files themselves: ``folder`` must be a path they
+        can all write (the same machine, or a shared file system).
     plot : bool
         Draw ``figure.png``.
     progress : callable, optional

@@ -327,6 +327,40 @@ def test_an_error_leaves_no_partial_dataset(tmp_path, monkeypatch):
 
 
 @needs_extra
+def test_ctrl_c_on_the_cluster_cancels_and_leaves_nothing(client, tmp_path):
+    from pkpd.distributed import run_parquet
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_parquet(_scenario(9000), out, client=client, plot=False, progress=interrupt)
+    assert not out.exists()  # the folder was created by the run: removed with its temporary dataset
+    deadline = time.monotonic() + 20
+    while client.processing() and any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values())  # the other blocks were cancelled
+
+
+def test_block_progress_label():
+    from pkpd.distributed import BlockProgress
+
+    class Bar:
+        label = "x"
+        calls = []
+
+        def __call__(self, done, total):
+            self.calls.append((self.label, done, total))
+
+    clock = iter([0.0, 2.0, 4.0])
+    progress = BlockProgress(Bar(), _scenario(9000), clock=lambda: next(clock))
+    progress(4096, 9000)
+    progress(8192, 9000)
+    assert Bar.calls == [("x 1/3 blocks, 2,048 subjects/s", 4096, 9000), ("x 2/3 blocks, 2,048 subjects/s", 8192, 9000)]
+
+
+@needs_extra
 def test_cli_parquet_with_workers(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", "drug-free-baseline", "--subjects", "20", "--format", "parquet", "--workers", "2",
