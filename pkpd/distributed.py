@@ -82,8 +82,6 @@ DATASET_DIR = "timecourse.parquet"
 #: The sweep's files.
 SWEEP_FILE = "sweep.csv"
 SWEEP_FIGURE = "sweep.png"
-#: Dictionary-encoded string type of the ``arm`` column.
-ARM_TYPE = "dictionary<values=string, indices=int32>"
 
 
 class MissingExtraError(PkpdError):
