@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", dest="plot", action="store_false", help="skip figure.png (faster)")
     run.add_argument("--carry", action="append", default=[], metavar="NAME",
                      help="with an event table (DATA.csv): copy column NAME unchanged into table.csv (repeatable)")
+    run.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                     help="time courses as timecourse.csv (default) or timecourse.parquet/, a directory of "
+                          "Parquet files (needs the extra pkpd[distributed])")
+    run.add_argument("--workers", type=_integer_at_least(1), metavar="K",
+                     help="with --format parquet: run on a local Dask cluster of K worker processes")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --format parquet: run on a running Dask cluster, e.g. tcp://HOST:8786")
 
     events = commands.add_parser(
         "events", help="write a scenario as an event table (NONMEM-style CSV)",
@@ -274,6 +281,8 @@ def _cmd_run(args) -> int:
         return _cmd_run_table(args)
     if args.carry:
         raise _UsageError(f"--carry: applies to an event table (DATA.csv) only; got {args.carry[0]!r}")
+    if args.format == "parquet" or args.workers or args.scheduler:
+        return _cmd_run_parquet(args)
     from .run import run_to_folder
 
     options = _scenario_options(args)
@@ -315,6 +324,42 @@ def _cmd_report(args) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {path}")
+    print(DISCLAIMER)
+    return 0
+
+
+def _cmd_run_parquet(args) -> int:
+    """``run SCENARIO --format parquet [--workers K | --scheduler ADDRESS]`` (pkpd.distributed)."""
+    from .distributed import BlockProgress, require, run_parquet
+    from .progress import ProgressBar
+
+    what = "--workers" if args.workers else "--scheduler" if args.scheduler else "--format parquet"
+    require(what, dask=bool(args.workers or args.scheduler))
+    if args.format != "parquet":
+        raise _UsageError(f"{what}: applies with --format parquet only")
+    if args.workers and args.scheduler:
+        raise _UsageError("--workers and --scheduler: give one of them (a running cluster has its own workers)")
+    options = _scenario_options(args)
+    scenario = _load(args.scenario or DEFAULT_SCENARIO, **options)
+    with ProgressBar(f"{scenario.name}") as bar:
+        out = run_parquet(scenario, args.out, workers=args.workers, scheduler=args.scheduler, plot=args.plot,
+                          progress=BlockProgress(bar, scenario))
+    result = out.result
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    n, arms = scenario.subjects.n, len(scenario.arms)
+    print(f"{scenario.name}: {arms} arm{'s' * (arms != 1)}, {n} subject{'s' * (n != 1)}, "
+          f"{scenario.duration_h:g} h ({scenario.duration_h / 24.0:.3g} days)")
+    print()
+    print(result.table())
+    print()
+    if n > 1:
+        print(f"medians over {n} subjects; 5th-95th percentiles and units in summary.csv")
+    folder = out.folder if out.folder.endswith(os.sep) else out.folder + os.sep
+    written = [os.path.basename(p) + ("/" if p == out.dataset_path else "")
+               for p in (out.dataset_path, out.summary, out.figure) if p]
+    print(f"wrote {folder}: {', '.join(written)} ({result.rows} time-course rows, {out.bytes / 1e6:.1f} MB, "
+          f"{out.seconds:.1f} s)")
     print(DISCLAIMER)
     return 0
 

@@ -23,7 +23,7 @@ LAYER = {
     "scenario": 8, "files": 8, "progress": 8,
     "event_table": 9,
     "run": 10,
-    "teaching": 11, "taper_design": 11, "report": 11,
+    "teaching": 11, "taper_design": 11, "report": 11, "distributed": 11,
     "cli": 12,
     "__main__": 13,
 }
