@@ -20,6 +20,8 @@ from pkpd.metrics import METRIC_NAMES
 from pkpd.regimen import Dose, Regimen, taper_over
 from pkpd.scenario import parse_scenario
 
+pytestmark = pytest.mark.slow  # a real Dask cluster: outside the fast loop
+
 try:
     import distributed  # noqa: F401
     import pyarrow  # noqa: F401

@@ -13,6 +13,8 @@ import matplotlib.colors  # noqa: E402
 import matplotlib.image  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+pytestmark = pytest.mark.slow  # outside the fast loop (pytest -m 'not slow'); CI runs it
+
 from pkpd import plotting  # noqa: E402
 from pkpd.metrics import TOXIC_PLASMA_MG_PER_L  # noqa: E402
 

@@ -17,6 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow  # outside the fast loop (pytest -m 'not slow'); CI runs it
+
 import pkpd
 from pkpd import Dose, Infusion, Regimen
 

@@ -24,10 +24,13 @@ from reference_model import (
     typical_params,
 )
 
-pytestmark = pytest.mark.skipif(
-    REFERENCE_DIR is None,
-    reason="shared reference solutions not found (set PKPD_REFERENCE_DIR or copy them to tests/data/reference-solutions)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        REFERENCE_DIR is None,
+        reason="shared reference solutions not found (set PKPD_REFERENCE_DIR or copy them to tests/data/reference-solutions)",
+    ),
+    pytest.mark.slow,  # the reference solver's own self-check: outside the fast loop; CI runs it
+]
 
 SCENARIOS = reference_scenarios()
 IDS = [s.name for s in SCENARIOS]

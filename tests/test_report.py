@@ -17,6 +17,8 @@ import pytest
 from pkpd import cli, report
 from pkpd.scenario import builtin_text, load_scenario
 
+pytestmark = pytest.mark.slow  # outside the fast loop (pytest -m 'not slow'); CI runs it
+
 SCENARIO = "taper-lengths"  # several arms
 SUBJECTS = 6
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

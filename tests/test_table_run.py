@@ -12,6 +12,8 @@ from pkpd.event_table import read_event_table
 from pkpd.run import table_summary_rows
 from pkpd.table_engine import simulate_table
 
+pytestmark = pytest.mark.slow  # outside the fast loop (pytest -m 'not slow'); CI runs it
+
 TABLE = """ID,TIME,EVID,AMT,CMT,II,ADDL,CRCL
 1,0,1,20,1,8,5,100
 1,0,0,,,,,

@@ -10,6 +10,8 @@ from pkpd.cli import main
 from pkpd.metrics import rebound
 from pkpd.taper_design import TaperShape, design_taper
 
+pytestmark = pytest.mark.slow  # outside the fast loop (pytest -m 'not slow'); CI runs it
+
 DOSE, EVERY, DAYS, MAX_DAYS, FOLLOW = 20.0, 8.0, 7.0, 8.0, 10.0
 START = DAYS * 24.0  # first taper dose: one interval after the last of 21
 
