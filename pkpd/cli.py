@@ -137,6 +137,16 @@ def _load(ref: str, **options):
     return scenario
 
 
+def _add_scenario_options(parser) -> None:
+    """--subjects, --seed and --set, as the commands that load a scenario take them."""
+    parser.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
+    parser.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
+    parser.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="override a model parameter's typical value, e.g. --set CL_r=3 (repeatable; "
+                             "model-spec names and units; see docs/model.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m pkpd``."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -153,12 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", nargs="?", metavar="SCENARIO",
                      help=f"a scenario file (path or *.toml) or a built-in name (default: {DEFAULT_SCENARIO})")
     run.add_argument("--out", metavar="DIR", help="output folder (default: ./pkpd-output/<scenario name>/)")
-    run.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
-    run.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
-    run.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
-                     metavar="NAME=VALUE",
-                     help="override a model parameter's typical value, e.g. --set CL_r=3 (repeatable; "
-                          "model-spec names and units; see docs/model.md)")
+    _add_scenario_options(run)
     run.add_argument("--no-plot", dest="plot", action="store_false", help="skip figure.png (faster)")
     run.add_argument("--carry", action="append", default=[], metavar="NAME",
                      help="with an event table (DATA.csv): copy column NAME unchanged into table.csv (repeatable)")
@@ -178,10 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt)
     events.add_argument("scenario", metavar="SCENARIO", help="a scenario file or a built-in name")
     events.add_argument("--out", metavar="FILE", help="write FILE (atomically) instead of standard output")
-    events.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
-    events.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
-    events.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
-                        metavar="NAME=VALUE", help="override a model parameter's typical value (repeatable)")
+    _add_scenario_options(events)
 
     report = commands.add_parser(
         "report", help="run a scenario and write one self-contained HTML page (report.html)",
@@ -191,10 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt)
     report.add_argument("scenario", metavar="SCENARIO", help="a scenario file or a built-in name")
     report.add_argument("--out", metavar="DIR", help="output folder (default: ./pkpd-output/<scenario name>/)")
-    report.add_argument("--subjects", type=_subjects, metavar="N", help="number of subjects (replaces subjects.n)")
-    report.add_argument("--seed", type=_seed, metavar="S", help="random seed (replaces subjects.seed)")
-    report.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
-                        metavar="NAME=VALUE", help="override a model parameter's typical value (repeatable)")
+    _add_scenario_options(report)
 
     ls = commands.add_parser("list", help="list the built-in scenarios", description="One line per built-in scenario: NAME  description.")
     del ls

@@ -959,14 +959,17 @@ def format_event_table(columns: Mapping[str, Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_event_table(columns: Mapping[str, Sequence[Any]], path) -> str:
-    """Write :func:`format_event_table` to ``path`` atomically; returns the path."""
+def _write_atomically(text: str, path) -> str:
     from .files import AtomicFile
 
-    text = format_event_table(columns)
     with AtomicFile(path) as fh:
         fh.write(text)
     return os.fspath(path)
+
+
+def write_event_table(columns: Mapping[str, Sequence[Any]], path) -> str:
+    """Write :func:`format_event_table` to ``path`` atomically; returns the path."""
+    return _write_atomically(format_event_table(columns), path)
 
 
 def format_output_table(columns: Mapping[str, Sequence[Any]]) -> str:
@@ -998,9 +1001,4 @@ def format_output_table(columns: Mapping[str, Sequence[Any]]) -> str:
 
 def write_output_table(columns: Mapping[str, Sequence[Any]], path) -> str:
     """Write :func:`format_output_table` to ``path`` atomically; returns the path."""
-    from .files import AtomicFile
-
-    text = format_output_table(columns)
-    with AtomicFile(path) as fh:
-        fh.write(text)
-    return os.fspath(path)
+    return _write_atomically(format_output_table(columns), path)
