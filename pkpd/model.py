@@ -49,6 +49,11 @@ INPUTS = DOSABLE_STATES
 SLOW_STATES = ("receptor_loss", "adaptation_days", "adaptation_months")
 #: The solver's assumption about the slow part, checked by the tests.
 SLOW_CONTRACT = "each slow state linear in itself; the slow part triangular (state i reads states < i)"
+#: Slow states each slow state's coefficients read (a subset of the states
+#: below it): receptor loss reads none, both adaptations read receptor loss
+#: only.  Steady states use it: the period map of the slow part is solved in
+#: one pass per level of this graph (:mod:`pkpd.steady_state`).
+SLOW_READS = ((), (0,), (0,))
 #: Linear states the slow part reads.
 COUPLED_STATES = (CSF,)
 

@@ -11,10 +11,11 @@ infusion gives ``x_ss = -A^-1 B u``.
 
 The slow states (receptor loss and the two adaptations) are not linear: their
 periodic state is the fixed point of the period map (one interval integrated
-with the periodic linear solution by :func:`pkpd.solver.integrate`), found by
-Newton's method with a finite-difference Jacobian computed in one batch (the
-base point and its three perturbations side by side), to 1e-9 absolute or
-better.  Under a constant infusion the slow equations are solved directly.
+with the periodic linear solution by :func:`pkpd.solver.integrate`).  Each is
+affine in its own state, so the fixed point is found exactly, one pass per
+level of their dependency graph, with no iteration (see
+:func:`periodic_slow_batch`).  Under a constant infusion the slow equations
+are solved directly.
 
 Times in h, amounts in mg, rates in mg/h.
 """
@@ -25,20 +26,14 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
-from scipy.linalg import expm
 
 from . import events, model
 from .errors import SolverError
-from .solver import SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
+from .solver import SemiLinearSystem, expm_batch, fastest_rate, integrate, node_of, prepare, time_grid
 
 NL = len(model.LINEAR_STATES)
 NS = len(model.SLOW_STATES)
 NIN = len(model.INPUTS)
-#: Convergence of the slow states: the period map's residual (the fixed
-#: point then lies within residual / (1 - contraction) of the iterate).
-SLOW_RESIDUAL = 1e-13
-_FD_STEP = 1e-6
-_MAX_NEWTON = 30
 
 
 @dataclass(frozen=True)
@@ -96,36 +91,51 @@ def tails(dose: Dosing, ii: float) -> list[tuple[float, float]]:
     return out
 
 
-def linear_response(A: np.ndarray, B: np.ndarray, x0: np.ndarray, t0: float, t1: float,
-                    boluses, windows) -> np.ndarray:
-    """Exact linear state at ``t1`` from ``x0`` at ``t0`` (one subject: A (nl, nl), B (nl, m))."""
-    nl, m = B.shape
-    aug = np.zeros((nl + m, nl + m))
-    aug[:nl, :nl], aug[:nl, nl:] = A, B
-    marks = sorted({t0, t1, *(b[0] for b in boluses), *(w[0] for w in windows), *(w[1] for w in windows)})
-    marks = [t for t in marks if t0 <= t <= t1]
-    z = np.zeros(nl + m)
-    z[:nl] = x0
+def _period_response(A: np.ndarray, B: np.ndarray, doses, ii: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Linear states (m, nl) at ``II`` of drug-free subjects given one interval of inputs,
+    and ``exp(A II)`` (m, nl, nl) when it came out on the way (else None).
+
+    ``A`` (nl, nl, m), ``B`` (nl, nin, m); the doses share their timing.  Exact:
+    the augmented matrix ``[[A, B], [0, 0]]`` carries the input as a constant
+    state, propagated piece by piece between the times where an input
+    starts, stops or lands (:func:`pkpd.solver.expm_batch`).
+    """
+    nl, _, m = B.shape
+    boluses, windows = period_inputs(doses[0], ii)
+    amount = np.array([d.amount for d in doses], float)
+    rate = np.array([d.rate for d in doses], float)
+    used = sorted({w[2] for w in windows})  # only the inputs that run are carried
+    nin = len(used)
+    aug = np.zeros((m, nl + nin, nl + nin))
+    aug[:, :nl, :nl] = np.moveaxis(A, -1, 0)
+    aug[:, :nl, nl:] = np.moveaxis(B[:, used], -1, 0)
+    marks = sorted({0.0, ii, *(t for t, _, _ in boluses), *(w[0] for w in windows), *(w[1] for w in windows)})
+    marks = [t for t in marks if 0.0 <= t <= ii]
+    z = np.zeros((m, nl + nin))
+    props: dict = {}
     for a, b in zip(marks[:-1], marks[1:]):
-        for (tb, s, amt) in boluses:
+        for (tb, s, _) in boluses:
             if abs(tb - a) <= 1e-12:
-                z[s] += amt
-        u = np.zeros(m)
-        for (start, stop, j, r) in windows:
+                z[:, s] += amount
+        z[:, nl:] = 0.0
+        for (start, stop, j, _) in windows:
             if start <= a + 1e-12 and stop > a + 1e-12:
-                u[j] += r
-        z[nl:] = u
-        z = expm(aug * (b - a)) @ z
-    return z[:nl]  # a bolus at t1 itself belongs to the next interval
+                z[:, nl + used.index(j)] += rate
+        key = round(b - a, 12)
+        if key not in props:
+            props[key] = expm_batch(aug * (b - a))
+        z = np.einsum("mij,mj->mi", props[key], z)
+    whole = props.get(round(ii, 12))  # one piece of length II (a bolus regimen): exp(A II) is its corner
+    return z[:, :nl], (None if whole is None else whole[:, :nl, :nl])  # a bolus at II belongs to the next interval
 
 
-def _reached(A: np.ndarray, state: int) -> np.ndarray:
-    """States the drug can reach from ``state`` (A_elim excluded)."""
-    flows = A != 0
-    reached = np.zeros(A.shape[0], bool)
+def _reached_batch(A: np.ndarray, state: int) -> np.ndarray:
+    """States (nl, m) the drug can reach from ``state`` in each subject (A_elim excluded)."""
+    flows = A != 0  # flows[i, j, c]: j feeds i
+    reached = np.zeros(A.shape[::2], bool)
     reached[state] = True
     while True:
-        grown = reached | np.any(flows[:, reached], axis=1)
+        grown = reached | np.any(flows & reached[None, :, :], axis=1)
         if np.array_equal(grown, reached):
             break
         reached = grown
@@ -133,21 +143,42 @@ def _reached(A: np.ndarray, state: int) -> np.ndarray:
     return reached
 
 
-def periodic_linear(A: np.ndarray, B: np.ndarray, dose: Dosing, ii: float) -> np.ndarray:
-    """Linear states at the time of a dose of the regimen at steady state (just before it)."""
-    boluses, windows = period_inputs(dose, ii)
-    g = linear_response(A, B, np.zeros(A.shape[0]), 0.0, ii, boluses, windows)
-    keep = _reached(A, dose.state)
-    E = expm(A * ii)
-    sub = np.eye(int(keep.sum())) - E[np.ix_(keep, keep)]
-    x = np.zeros(A.shape[0])
-    try:
-        x[keep] = np.linalg.solve(sub, g[keep])
-    except np.linalg.LinAlgError:
-        raise SolverError("steady state: the dosed drug is never eliminated (no steady state exists)") from None
+def periodic_linear_batch(A: np.ndarray, B: np.ndarray, doses, ii: float) -> np.ndarray:
+    """Linear states (nl, m) at the time of a dose of the regimen at steady state (just before it).
+
+    ``A`` (nl, nl, m), ``B`` (nl, nin, m), ``doses`` one :class:`Dosing` per
+    subject with the same timing (state, lag, duration; amounts and rates
+    may differ).  ``x = (I - E)^-1 g`` on the states the dose reaches, with
+    ``E = exp(A II)`` and ``g`` the response to one interval's inputs.
+    """
+    m = len(doses)
+    g, E = _period_response(A, B, doses, ii)
+    if E is None:
+        E = expm_batch(np.moveaxis(A, -1, 0) * ii)
+    reach = _reached_batch(A, doses[0].state)
+    x = np.zeros((m, A.shape[0]))
+    patterns, which = np.unique(reach.T, axis=0, return_inverse=True)
+    for p, keep in enumerate(patterns):
+        sel = np.flatnonzero(which.reshape(-1) == p)
+        k = np.flatnonzero(keep)
+        sub = np.eye(k.size) - E[sel][:, k[:, None], k[None, :]]
+        try:
+            x[np.ix_(sel, k)] = np.linalg.solve(sub, g[sel][:, k, None])[..., 0]
+        except np.linalg.LinAlgError:
+            raise SolverError("steady state: the dosed drug is never eliminated (no steady state exists)") from None
     if not np.all(np.isfinite(x)):
         raise SolverError("steady state: no finite steady state exists for these parameters")
-    return x
+    return x.T
+
+
+def periodic_linear(A: np.ndarray, B: np.ndarray, dose: Dosing, ii: float) -> np.ndarray:
+    """:func:`periodic_linear_batch` of one subject: ``A`` (nl, nl), ``B`` (nl, nin); returns (nl,)."""
+    return periodic_linear_batch(A[..., None], B[..., None], [dose], ii)[:, 0]
+
+
+def _reached(A: np.ndarray, state: int) -> np.ndarray:
+    """States the drug can reach from ``state`` in one subject (A_elim excluded)."""
+    return _reached_batch(A[..., None], state)[:, 0]
 
 
 def constant_linear(A: np.ndarray, B: np.ndarray, state: int, rate: float) -> np.ndarray:
@@ -184,53 +215,79 @@ def periodic_slow(ind: Mapping[str, np.ndarray], x_start: np.ndarray, dose: Dosi
     return periodic_slow_batch(ind, x_start[:, None], [dose], ii, max_step_h)[:, 0]
 
 
+def _period_schedule(doses, ii: float) -> events.Schedule:
+    """One interval ``[0, II]`` of the periodic inputs of ``m`` subjects whose doses share their timing."""
+    m = len(doses)
+    boluses, windows = period_inputs(doses[0], ii)
+    who = np.arange(m)
+    amount = np.array([d.amount for d in doses], float)
+    rate = np.array([d.rate for d in doses], float)
+    b = [(np.full(m, st), np.full(m, t), amount) for (t, st, _) in boluses]
+    w = [(np.full(m, j), np.full(m, t0), np.full(m, t1), rate) for (t0, t1, j, _) in windows]
+    cat = lambda parts, k, dtype=float: (np.concatenate([p[k] for p in parts]).astype(dtype)  # noqa: E731
+                                        if parts else np.zeros(0, dtype))
+    return events.Schedule(m, np.tile(who, len(b)), cat(b, 0, int), cat(b, 1), cat(b, 2),
+                           np.tile(who, len(w)), cat(w, 0, int), cat(w, 1), cat(w, 2), cat(w, 3))
+
+
+def _levels(reads) -> list[list[int]]:
+    """Slow states grouped by depth in the graph of :data:`pkpd.model.SLOW_READS`."""
+    depth: list[int] = []
+    for i, r in enumerate(reads):
+        depth.append(1 + max((depth[j] for j in r), default=-1))
+    return [[i for i, d in enumerate(depth) if d == k] for k in range(max(depth, default=-1) + 1)]
+
+
 def periodic_slow_batch(ind: Mapping[str, np.ndarray], x_start: np.ndarray, doses, ii: float,
                         max_step_h: float) -> np.ndarray:
     """Periodic slow states (NS, m) of ``m`` subjects at once.
 
-    ``ind`` arrays (m,), ``x_start`` (nl, m), ``doses`` one :class:`Dosing` per
-    subject, all with the same timing (state, lag, duration; amounts and rates
-    may differ), every ``ii`` h.  Newton's method on the period map, with the
-    finite-difference Jacobian of every subject computed in the same batch
-    (each subject's base point and its three perturbations side by side).
+    ``ind`` arrays (m,), ``x_start`` (nl, m) the periodic linear state at the
+    dose time, ``doses`` one :class:`Dosing` per subject, all with the same
+    timing (state, lag, duration; amounts and rates may differ), every
+    ``ii`` h.
+
+    Method (exact, no iteration).  Each slow state obeys
+    ``dy_i/dt = p_i - q_i y_i`` with ``p_i``, ``q_i`` reading the linear
+    states and the slow states :data:`pkpd.model.SLOW_READS` ``[i]`` only
+    (:data:`pkpd.model.SLOW_CONTRACT`).  Once those are on their periodic
+    trajectory, the collocation solution over one interval is an affine map
+    of ``y_i(0)`` (the method is linear in ``y_i``):
+    ``y_i(II) = Phi_i y_i(0) + psi_i``.  ``Phi_i`` is the same method applied
+    to ``ds_i/dt = -q_i s_i`` from ``s_i(0) = 1``, integrated alongside as
+    extra slow states, so one interval gives both, and the periodic value is
+    ``psi_i / (1 - Phi_i)``, the fixed point of the discrete period map to
+    round-off.  One pass per level of the dependency graph (two for the
+    reference model: receptor loss, then both adaptations).
     """
     m = len(doses)
-    batch = (NS + 1) * m
-    ind4 = {k: np.repeat(np.asarray(v, float), NS + 1) for k, v in ind.items()}
-    A, B = model.linear_system(ind4)
-    b_sub, b_state, b_time, b_amt = [], [], [], []
-    w_sub, w_in, w_start, w_stop, w_rate = [], [], [], [], []
-    for s_, dose in enumerate(doses):
-        boluses, windows = period_inputs(dose, ii)
-        for sys_ in range(s_ * (NS + 1), (s_ + 1) * (NS + 1)):
-            for (t, st, a) in boluses:
-                b_sub.append(sys_), b_state.append(st), b_time.append(t), b_amt.append(a)
-            for (t0, t1, j, r) in windows:
-                w_sub.append(sys_), w_in.append(j), w_start.append(t0), w_stop.append(t1), w_rate.append(r)
-    sched = events.Schedule(batch, np.array(b_sub, int), np.array(b_state, int), np.array(b_time, float),
-                            np.array(b_amt, float), np.array(w_sub, int), np.array(w_in, int),
-                            np.array(w_start, float), np.array(w_stop, float), np.array(w_rate, float))
+    A, B = model.linear_system(ind)
+    sched = _period_schedule(doses, ii)
     nodes, _ = time_grid(np.array([0.0, ii]), sched.times(), max_step_h, fastest_rate(A))
     jumps, inputs = sched.solver_input(nodes, node_of)
     memo: dict = {}
-    system = SemiLinearSystem(A=A, B=B, n_slow=NS,
-                              coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind4, memo),
+
+    def coefficients(i, x, y):
+        if i < NS:
+            return model.slow_coefficients(i, x, y, ind, memo)
+        p, q = model.slow_coefficients(i - NS, x, y[: i - NS], ind, memo)
+        return np.zeros(np.shape(p)), q  # the sensitivity: ds/dt = -q s
+
+    system = SemiLinearSystem(A=A, B=B, n_slow=2 * NS, coefficients=coefficients,
                               coupled_rows=model.COUPLED_STATES)
-    x0 = np.repeat(np.asarray(x_start, float), NS + 1, axis=1)
     y = np.zeros((NS, m))
-    perturb = np.concatenate([np.zeros((NS, 1)), _FD_STEP * np.eye(NS)], axis=1)  # (NS, NS + 1)
-    for _ in range(_MAX_NEWTON):
-        y0 = (y[:, :, None] + perturb[:, None, :]).reshape(NS, batch)
+    x0 = np.asarray(x_start, float)
+    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=(model.CSF,), x0=x0)  # once for every pass
+    for level in _levels(model.SLOW_READS):
         _, y_rec = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=np.array([nodes.size - 1]),
-                             record_rows=(model.CSF,), y0=y0, x0=x0)
-        p = y_rec[:, 0, :].reshape(NS, m, NS + 1)
-        residual = p[:, :, 0] - y  # (NS, m)
-        if np.max(np.abs(residual)) < SLOW_RESIDUAL:
-            return y
-        jac = (p[:, :, 1:] - p[:, :, :1]) / _FD_STEP  # (NS out, m, NS in)
-        jac = np.moveaxis(jac, 1, 0) - np.eye(NS)[None]  # (m, NS, NS)
-        step = np.linalg.solve(jac, -residual.T[:, :, None])[:, :, 0].T
-        y = y + step
-        if np.max(np.abs(step)) < 1e-14:
-            return y
-    raise SolverError("steady state: the slow states did not converge (Newton on the period map)")
+                             record_rows=(model.CSF,), y0=np.concatenate([y, np.ones((NS, m))]), x0=x0,
+                             prepared=pre)
+        for i in level:
+            end, phi = y_rec[i, 0], y_rec[NS + i, 0]
+            gap = 1.0 - phi
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y[i] = (end - phi * y[i]) / gap
+            if not np.all(np.isfinite(y[i])) or np.any(gap <= 0):
+                raise SolverError(f"steady state: {model.SLOW_STATES[i]} has no periodic state "
+                                  "(it neither recovers nor decays over a dosing interval)")
+    return y

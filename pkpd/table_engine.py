@@ -45,12 +45,12 @@ from typing import Mapping
 
 import numpy as np
 
-from . import events, model, steady_state
+from . import events, kernel, model, steady_state
 from .errors import ParameterError, RegimenError, SolverError
 from .parameters import PARAMETER_INFO, Parameters, default_parameters
 from .population import Population
 from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record
-from .solver import NonFiniteError, SemiLinearSystem, expm_batch, fastest_rate, integrate, node_of, time_grid
+from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
 from .steady_state import NL, NS, Dosing
 from .units import TIME_TOLERANCE_H
 
@@ -196,7 +196,15 @@ def _schedule(n, boluses, windows) -> events.Schedule:
                            w[:, 0].astype(int), w[:, 1].astype(int), w[:, 2], w[:, 3], w[:, 4])
 
 
-def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, max_step_h, who=""):
+@dataclass(frozen=True)
+class _How:
+    """How segments are integrated: the largest step of the slow part (h) and the engine."""
+
+    max_step_h: float
+    engine: str = "numpy"
+
+
+def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, how: _How, who=""):
     """One segment for a batch: states at ``marks`` (sorted union of out_times, t0, t1).
 
     Returns (marks, x_rec (len(record_rows), T, n), y_rec (NS, T, n)).
@@ -207,15 +215,18 @@ def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, max_step_h
     A, B = model.linear_system(ind)
     ev = schedule.times()
     ev = ev[(ev >= t0 - _TOL) & (ev <= t1 + _TOL)]
-    nodes, idx = time_grid(marks, ev, max_step_h, fastest_rate(A))
+    nodes, idx = time_grid(marks, ev, how.max_step_h, fastest_rate(A))
     jumps, inputs = schedule.solver_input(nodes, node_of)
     memo: dict = {}
     system = SemiLinearSystem(A=A, B=B, n_slow=NS,
                               coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo),
                               coupled_rows=model.COUPLED_STATES)
     try:
-        x_rec, y_rec = integrate(system, nodes, jumps=jumps, inputs=inputs, record_index=idx,
-                                 record_rows=record_rows, y0=y0, x0=x0)
+        args = dict(jumps=jumps, inputs=inputs, record_index=idx, record_rows=record_rows, y0=y0, x0=x0)
+        if how.engine == "numba":
+            x_rec, y_rec = kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), **args)
+        else:
+            x_rec, y_rec = integrate(system, nodes, **args)
     except NonFiniteError as exc:
         raise SolverError(f"{who}the solution became non-finite on [{t0:g}, {t1:g}] h "
                           f"(system {int(exc.systems[0])})") from None
@@ -282,12 +293,15 @@ def _changes(data: Columns, same: np.ndarray) -> np.ndarray:
 
 
 def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Individuals, outputs: _Outputs,
-               max_step_h) -> None:
+               how: _How, steady: bool = False) -> None:
     """Subjects ``sel`` (without cuts): one batch, one shared grid, from time 0 (or the earliest record).
 
     Everything from the columns: the dose records expand into a
     :class:`pkpd.events.Schedule` in one vectorised step, and the states
-    are recorded at the output records only.
+    are recorded at the output records only.  With ``steady``, every
+    subject's first record is an SS = 1 dose of a periodic regimen at the
+    same time: the batch starts there, from each subject's steady state
+    (:func:`_steady_start`), with the infusion copies still running.
     """
     n = sel.size
     first = data.starts[sel]
@@ -337,6 +351,11 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
             else:
                 duration[at] = given
                 rate[at] = np.where(given > 0, amount[at] / np.where(given > 0, given, 1.0), 0.0)
+    t0 = min(0.0, float(data.time[first].min()))
+    x0, y0, tails = None, np.zeros((NS, n)), None
+    if steady:
+        t0 = float(data.time[first[0]])
+        x0, y0, tails = _steady_start(data, idx, i, c - 1, amount, lag, rate, duration, ind, n, how.max_step_h)
     copies = data.addl[idx] + 1
     k = np.arange(copies.sum()) - np.repeat(np.cumsum(copies) - copies, copies)  # copy number 0..ADDL
     rep = lambda a: np.repeat(a, copies)  # noqa: E731
@@ -345,13 +364,17 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
     infusion = e_rate > 0
     bol = ~infusion & (e_amount > 0)
     win = infusion & (e_dur > 0)
-    t0 = min(0.0, float(data.time[first].min()))
     t1 = float(data.time[last].max())
     keep = bol & (start <= t1 + _TOL)  # inputs after the last record matter to nothing
     live = win & (start < t1)
+    w_who, w_state, w_start, w_stop, w_rate = (e_who[live], e_state[live], start[live],
+                                               np.minimum(start[live] + e_dur[live], t1), e_rate[live])
+    if tails is not None:
+        w_who, w_state, w_start, w_stop, w_rate = (np.concatenate([a, b]) for a, b in zip(
+            (w_who, w_state, w_start, w_stop, w_rate), (tails[0], tails[1], np.full(tails[0].size, t0),
+                                                        np.minimum(t0 + tails[2], t1), tails[3])))
     sched = events.Schedule(n, e_who[keep], e_state[keep], start[keep], e_amount[keep],
-                            e_who[live], e_state[live], start[live], np.minimum(start[live] + e_dur[live], t1),
-                            e_rate[live])
+                            w_who, w_state, w_start, w_stop, w_rate)
     oidx = np.flatnonzero(mine & ((data.evid == 0) | (data.evid == 2)))
     if oidx.size == 0:
         return
@@ -364,17 +387,49 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
             out_times.reshape(n, m), np.broadcast_to(out_times[:m], (n, m))):
         # every subject has the same output times (a scenario written as a table): a transpose, no gather
         grid = out_times[:m]
-        marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, grid, _READ_ROWS, max_step_h)
+        marks, x_rec, y_rec = _integrate(ind, t0, t1, x0, y0, sched, grid, _READ_ROWS, how)
         kk = np.searchsorted(marks, grid - _TOL, side="left")
         states = {model.LINEAR_STATES[r]: x_rec[j][kk].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
         states.update({s: y_rec[j][kk].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
         outputs.put(out_pos, states, {key: np.repeat(ind[key], m) for key in _ROW_KEYS})
         return
-    marks, x_rec, y_rec = _integrate(ind, t0, t1, None, np.zeros((NS, n)), sched, out_times, _READ_ROWS, max_step_h)
+    marks, x_rec, y_rec = _integrate(ind, t0, t1, x0, y0, sched, out_times, _READ_ROWS, how)
     kk = np.searchsorted(marks, out_times - _TOL, side="left")
     states = {model.LINEAR_STATES[r]: x_rec[j][kk, who] for j, r in enumerate(_READ_ROWS)}
     states.update({s: y_rec[j][kk, who] for j, s in enumerate(model.SLOW_STATES)})
     outputs.put(out_pos, states, {key: ind[key][who] for key in _ROW_KEYS})
+
+
+def _steady_start(data: Columns, idx, who, state, amount, lag, rate, duration, ind, n, max_step_h):
+    """Steady states of the SS = 1 first records of a batch, grouped by dose timing and solved together.
+
+    ``idx`` the batch's dose rows, ``who`` their subject in the batch and
+    ``state``, ``amount``, ``lag``, ``rate``, ``duration`` their doses (after
+    F, ALAG, R, D).  Returns ``x0`` (NL, n), ``y0`` (NS, n) and the infusion
+    copies of the past regimen still running at the record, as arrays
+    (subject, input, time left (h), rate).
+    """
+    x0, y0 = np.zeros((NL, n)), np.zeros((NS, n))
+    firsts = np.flatnonzero(data.ss[idx] == 1)  # one per subject: its first record
+    ii = data.ii[idx[firsts]]
+    timing = np.stack([ii, state[firsts], lag[firsts], rate[firsts] > 0, duration[firsts]], axis=1)
+    _, group = np.unique(timing, axis=0, return_inverse=True)
+    tails: list = [[], [], [], []]
+    for g in range(int(group.max()) + 1):
+        rows = firsts[group.reshape(-1) == g]
+        subj = who[rows]
+        doses = [Dosing(state=int(state[r]), amount=float(amount[r]), lag=float(lag[r]), rate=float(rate[r]),
+                        duration=float(duration[r])) for r in rows.tolist()]
+        sub = {k: v[subj] for k, v in ind.items()}
+        A, B = model.linear_system(sub)
+        period = float(ii[group.reshape(-1) == g][0])
+        x0[:, subj] = steady_state.periodic_linear_batch(A, B, doses, period)
+        y0[:, subj] = steady_state.periodic_slow_batch(sub, x0[:, subj], doses, period, max_step_h)
+        for stop, _ in steady_state.tails(doses[0], period):  # same timing: the same copies, each at its rate
+            tails[0].append(subj), tails[1].append(np.full(subj.size, doses[0].state))
+            tails[2].append(np.full(subj.size, stop)), tails[3].append(rate[rows])
+    cat = [np.concatenate(t) if t else np.zeros(0) for t in tails]
+    return x0, y0, (cat[0].astype(int), cat[1].astype(int), cat[2], cat[3])
 
 
 class _Group:
@@ -385,11 +440,11 @@ class _Group:
     segments (amounts, rates, II, ADDL, lags and values may differ).
     """
 
-    def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, max_step_h, changes, slow_ss):
+    def __init__(self, subjects, positions, cache: _Individuals, outputs: _Outputs, how: _How, changes, slow_ss):
         self.subjects, self.positions, self.cache, self.outputs = subjects, positions, cache, outputs
         self.slow_ss = slow_ss  # per subject: record index -> periodic (linear, slow) states and dose
         self.changes = changes  # records whose new equation values take effect after their event
-        self.max_step_h = max_step_h
+        self.how = how
         self.n = len(subjects)
         self.boluses: list = []  # [time, state, amount, applied, subject]
         self.windows: list = []  # [start, stop, input, rate, subject]
@@ -456,7 +511,7 @@ class _Group:
                               [(w[4], w[2], w[0], w[1], w[3]) for w in wins])
             times = [self.subjects[0].records[o].time for o in out]
             marks, x_rec, y_rec = _integrate(self.ind, t0, t1, self.x0, self.y0, sched, times,
-                                             tuple(range(NL)), self.max_step_h, self.who)
+                                             tuple(range(NL)), self.how, self.who)
             k = np.searchsorted(marks, np.asarray(times, float) - _TOL, side="left")
             self._record(out, {s: x_rec[r][k] for r, s in enumerate(model.LINEAR_STATES)},
                          {s: y_rec[i][k] for i, s in enumerate(model.SLOW_STATES)})
@@ -508,45 +563,12 @@ class _Group:
         x = steady_state.periodic_linear(A, B, dose, rec.ii)
         if rec.ss == 1:
             self.x0[:, i] = x
-            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.max_step_h)
+            self.y0[:, i] = steady_state.periodic_slow(ind, x, dose, rec.ii, self.how.max_step_h)
         else:  # rule 8: linear states add; the slow states keep their values
             x[model.ELIM] = 0.0
             self.x0[:, i] += x
         for stop, rate in steady_state.tails(dose, rec.ii):
             self.windows.append([rec.time, rec.time + stop, dose.state, rate, i])
-
-
-def _periodic_linear_batch(A: np.ndarray, B: np.ndarray, doses, ii: float) -> np.ndarray:
-    """:func:`pkpd.steady_state.periodic_linear` of ``m`` subjects at once: (NL, m).
-
-    ``A`` (NL, NL, m), ``B``; ``doses`` with the same state and lag.  Boluses
-    with the same pattern of flows are done in one vectorised step
-    (propagators by :func:`pkpd.solver.expm_batch`); infusions one by one.
-    """
-    m = len(doses)
-    flows = A != 0
-    pattern = flows[..., 0]
-    if any(d.is_infusion for d in doses) or not np.all(flows == pattern[..., None]):
-        return np.stack([steady_state.periodic_linear(A[..., c], B[..., c], d, ii) for c, d in enumerate(doses)],
-                        axis=1)
-    state = doses[0].state
-    phase = doses[0].lag % ii
-    keep = steady_state._reached(A[..., 0], state)
-    At = np.moveaxis(A, -1, 0)
-    E = expm_batch(At * ii)
-    P = E if phase == 0 else expm_batch(At * (ii - phase))
-    amounts = np.array([d.amount if d.amount > 0 else 0.0 for d in doses])
-    g = P[:, :, state] * amounts[:, None]
-    k = np.flatnonzero(keep)
-    sub = np.eye(k.size) - E[:, k[:, None], k[None, :]]
-    x = np.zeros((m, A.shape[0]))
-    try:
-        x[:, k] = np.linalg.solve(sub, g[:, k, None])[..., 0]
-    except np.linalg.LinAlgError:
-        raise SolverError("steady state: the dosed drug is never eliminated (no steady state exists)") from None
-    if not np.all(np.isfinite(x)):
-        raise SolverError("steady state: no finite steady state exists for these parameters")
-    return x.T
 
 
 def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
@@ -579,7 +601,7 @@ def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
         ind = {k: v[idx] for k, v in ind_all.items()}
         A, B = model.linear_system(ind)
         group = [doses[c] for c in members]
-        xs = _periodic_linear_batch(A, B, group, ii)
+        xs = steady_state.periodic_linear_batch(A, B, group, ii)
         y = steady_state.periodic_slow_batch(ind, xs, group, ii, max_step_h)
         for col, c in enumerate(members):
             number, j = items[c][0], items[c][1]
@@ -587,7 +609,8 @@ def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
     return out
 
 
-def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5) -> TableResult:
+def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5,
+                   engine: str | None = None) -> TableResult:
     """Simulate every subject of an event table; one output row per EVID 0 and 2 record.
 
     Parameters
@@ -599,6 +622,10 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         same name in the table overrides it for that subject from that record on.
     max_step_h : float
         Largest integration step of the slow states, h (the linear part is exact).
+    engine : {"auto", "numpy", "numba"}, optional
+        As for :func:`pkpd.simulate` (default ``$PKPD_ENGINE``, else
+        ``"auto"``): the compiled kernel integrates the segments when chosen;
+        steady states are always solved by the numpy path.
 
     Returns
     -------
@@ -617,6 +644,7 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     data = _columns_of(table, subjects) if subjects else None
     if data is None or len(data) == 0:
         return _empty(table.carried)
+    how = _How(float(max_step_h), kernel.choose(engine, float(len(data))))
     lengths = np.diff(data.starts)
     subject_of = np.repeat(np.arange(len(subjects)), lengths)
     first_of = data.starts[:-1][subject_of]
@@ -628,7 +656,12 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     changed = _changes(data, same)
     # a subject needs segments when anything but additive inputs from one start happens
     cut = np.zeros(len(subjects), bool)
-    cut[subject_of[(evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0)) | changed]] = True
+    periodic = is_dose & (data.ss == 1) & (data.ii > 0)
+    # an SS = 1 dose as a subject's first record only sets where the subject starts: no cut
+    steady_first = np.zeros(n, bool)
+    steady_first[data.starts[:-1]] = True
+    steady_first &= periodic
+    cut[subject_of[(evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0) & ~steady_first) | changed]] = True
     prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))
     after_out = is_dose & (prev_out >= first_of) & (np.abs(times[np.maximum(prev_out, 0)] - times) <= _TOL)
     cut[subject_of[after_out]] = True
@@ -637,15 +670,20 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     rows, times_out, evids = data.row[is_out], times[is_out], evid[is_out]
     carried = {c: np.asarray(data.carried[c], dtype=object)[is_out] for c in table.carried}
     outputs = _Outputs(int(is_out.sum()))
-    simple = np.flatnonzero(~cut)
+    steady = np.zeros(len(subjects), bool)
+    steady[subject_of[steady_first]] = True
+    simple = np.flatnonzero(~cut & ~steady)
     if simple.size:
-        _run_batch(data, simple, subject_of, out_rank, cache, outputs, max_step_h)
+        _run_batch(data, simple, subject_of, out_rank, cache, outputs, how)
+    from_ss = np.flatnonzero(~cut & steady)
+    starts_at = data.time[data.starts[:-1][from_ss]]
+    for t in np.unique(starts_at).tolist():  # one batch per start time
+        _run_batch(data, from_ss[starts_at == t], subject_of, out_rank, cache, outputs, how, steady=True)
     segmented = []
     for k in np.flatnonzero(cut).tolist():
         a, b = int(data.starts[k]), int(data.starts[k + 1])
         local = np.flatnonzero(is_out[a:b])
         segmented.append((subjects[k], dict(zip(local.tolist(), out_rank[a + local].tolist())), a, b))
-    periodic = is_dose & (data.ss == 1) & (data.ii > 0)
     slow_ss = _periodic_slow_states([(s, np.flatnonzero(periodic[a:b])) for s, _, a, b in segmented], cache,
                                     max_step_h)
     groups: dict = {}
@@ -654,7 +692,7 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
         key = (times[a:b].tobytes(), evid[a:b].tobytes(), data.ss[a:b].tobytes(), changes)
         groups.setdefault(key, []).append((subj, positions))
     for (_, _, _, changes), members in groups.items():
-        _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, max_step_h, changes,
+        _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, how, changes,
                [slow_ss.get(m[0].number, {}) for m in members]).run()
     readouts = {}
     if rows.size:  # the API-only readouts too (the figure's CSV split); to_columns writes READOUTS only

@@ -59,6 +59,21 @@ def test_each_slow_state_reads_only_the_states_below_it():
         np.testing.assert_array_equal(q, q2)
 
 
+def test_each_slow_state_reads_exactly_the_states_declared_in_slow_reads():
+    ind, linear, slow = _setup()
+    ns = len(model.SLOW_STATES)
+    assert len(model.SLOW_READS) == ns
+    for i in range(ns):
+        assert all(0 <= j < i for j in model.SLOW_READS[i])
+        base = model.slow_coefficients(i, linear, slow[:i], ind)
+        for j in range(i):
+            moved = slow.copy()
+            moved[j] += 0.1
+            other = model.slow_coefficients(i, linear, moved[:i], ind)
+            same = all(np.array_equal(a, b) for a, b in zip(base, other))
+            assert same == (j not in model.SLOW_READS[i]), (i, j)
+
+
 def test_each_slow_rate_is_affine_in_its_own_state():
     ind, linear, slow = _setup()
     for i in range(len(model.SLOW_STATES)):
