@@ -22,10 +22,16 @@ Rules are those of docs/event-tables.md (NONMEM's).  Design:
   may differ) and each group runs its segments in lock step, one batch per
   segment.
 * **Steady states** (:mod:`pkpd.steady_state`): linear part exact from the
-  matrix exponential; slow part by Newton on the period map.  An SS = 1
-  record resets the subject, so its slow steady state depends on the record
-  and the values in force only: all of them are solved first, in batches of
-  records with the same dose timing.
+  matrix exponential; slow part the exact fixed point of the period map
+  (affine in each slow state), with no iteration.  An SS = 1 record resets
+  the subject, so its steady state depends on the record and the values in
+  force only: all of them are solved first, in batches of records with the
+  same dose timing.  A subject whose *first* record is an SS = 1 dose of a
+  periodic regimen needs no cut: it joins a batch that starts from each
+  subject's steady state at that time (the chronic patient of a dataset).
+* **Engine.**  Segments are integrated by the engine chosen as for
+  :func:`pkpd.simulate` (``engine=``, ``$PKPD_ENGINE``); steady states by
+  the numpy path.
 
 A value that changes on a record takes effect after the record's own event
 (rule 10): the readouts of an output row use the values in force before it.
