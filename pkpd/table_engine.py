@@ -70,6 +70,10 @@ _READ_ROWS = tuple(i for i, s in enumerate(model.LINEAR_STATES) if s in _READ_ST
 _TOL = TIME_TOLERANCE_H
 #: Individual parameters the readouts read, and the covariates reported.
 _ROW_KEYS = ("V_c", "V_lum", "V_csf", "Kd", "g", "tau", "EC50_cns", "n_cns", "WT", "CrCl")
+#: Every readout of an output row: the CSV's, then the API-only ones.
+_ALL_READOUTS = READOUTS + model.EXTRA_READOUTS
+#: Subjects per block when the readouts are computed (keeps the temporaries in cache).
+_SUBJECT_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -240,29 +244,23 @@ def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, how: _How,
 
 
 class _Outputs:
-    """Where output rows collect their states and parameters before the readouts."""
+    """The readouts and covariates of the output rows, filled batch by batch as the states come."""
 
     def __init__(self, n_rows: int):
-        self.states = {s: np.zeros(n_rows) for s in _READ_STATES}
-        self.ind: dict[str, np.ndarray] = {}
+        self.readouts = {name: np.full(n_rows, np.nan) for name in _ALL_READOUTS}
+        self.covariates = {"WT": np.full(n_rows, np.nan), "CRCL": np.full(n_rows, np.nan)}
         self.n = n_rows
 
     def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
-        pos = np.asarray(pos)
-        if pos.size and pos[-1] - pos[0] == pos.size - 1 and (pos.size < 2 or np.all(np.diff(pos) == 1)):
-            pos = slice(int(pos[0]), int(pos[-1]) + 1)  # one run of rows: no scatter
-            if pos.stop - pos.start == self.n:  # every row: keep the arrays
-                for s in _READ_STATES:
-                    self.states[s] = np.asarray(states[s], float)
-                for k, v in ind.items():
-                    self.ind[k] = np.asarray(v, float)
-                return
-        for s in _READ_STATES:
-            self.states[s][pos] = states[s]
-        for k, v in ind.items():
-            if k not in self.ind:
-                self.ind[k] = np.zeros(self.n)
-            self.ind[k][pos] = v
+        """Rows ``pos`` (positions, or a slice) from states of one shape and parameters that broadcast to it.
+
+        The states' elements, flattened in C order, are the rows of ``pos`` in order.
+        """
+        shape = np.shape(states[_READ_STATES[0]])
+        for name in _ALL_READOUTS:
+            self.readouts[name][pos] = np.broadcast_to(model.readout(name, states, ind), shape).reshape(-1)
+        for column, key in (("WT", "WT"), ("CRCL", "CrCl")):
+            self.covariates[column][pos] = np.broadcast_to(ind[key], shape).reshape(-1)
 
 
 def _columns_of(table: EventTable, subjects) -> Columns:
@@ -395,9 +393,16 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
         grid = out_times[:m]
         marks, x_rec, y_rec = _integrate(ind, t0, t1, x0, y0, sched, grid, _READ_ROWS, how)
         kk = np.searchsorted(marks, grid - _TOL, side="left")
-        states = {model.LINEAR_STATES[r]: x_rec[j][kk].T.reshape(-1) for j, r in enumerate(_READ_ROWS)}
-        states.update({s: y_rec[j][kk].T.reshape(-1) for j, s in enumerate(model.SLOW_STATES)})
-        outputs.put(out_pos, states, {key: np.repeat(ind[key], m) for key in _ROW_KEYS})
+        if kk.size == marks.size and np.array_equal(kk, np.arange(marks.size)):
+            kk = slice(None)  # every mark is an output time, once
+        pos = out_pos.reshape(n, m)
+        runs = bool(np.all(np.diff(out_pos) == 1))  # the batch's rows are one run of the output
+        for a in range(0, n, _SUBJECT_BLOCK):  # subject by subject (file order), in cache-sized blocks
+            b = min(n, a + _SUBJECT_BLOCK)
+            states = {model.LINEAR_STATES[r]: np.ascontiguousarray(x_rec[j][kk, a:b].T) for j, r in enumerate(_READ_ROWS)}
+            states.update({s: np.ascontiguousarray(y_rec[j][kk, a:b].T) for j, s in enumerate(model.SLOW_STATES)})
+            where = slice(int(pos[a, 0]), int(pos[a, 0]) + (b - a) * m) if runs else pos[a:b].reshape(-1)
+            outputs.put(where, states, {key: ind[key][a:b, None] for key in _ROW_KEYS})
         return
     marks, x_rec, y_rec = _integrate(ind, t0, t1, x0, y0, sched, out_times, _READ_ROWS, how)
     kk = np.searchsorted(marks, out_times - _TOL, side="left")
@@ -700,21 +705,14 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     for (_, _, _, changes), members in groups.items():
         _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, how, changes,
                [slow_ss.get(m[0].number, {}) for m in members]).run()
-    readouts = {}
-    if rows.size:  # the API-only readouts too (the figure's CSV split); to_columns writes READOUTS only
-        for name in READOUTS + model.EXTRA_READOUTS:
-            readouts[name] = np.asarray(model.readout(name, outputs.states, outputs.ind), float)
-    else:
-        readouts = {name: np.zeros(0) for name in READOUTS + model.EXTRA_READOUTS}
     return TableResult(
         subject_id=np.repeat(np.array([subj.id for subj in subjects], dtype=object), counts),
         number=np.repeat(np.array([subj.number for subj in subjects], dtype=int), counts),
         row=rows,
         time_h=times_out,
         evid=evids,
-        readouts=readouts,
-        covariates={"WT": outputs.ind.get("WT", np.zeros(0)).copy(),
-                    "CRCL": outputs.ind.get("CrCl", np.zeros(0)).copy()},
+        readouts=outputs.readouts,  # the API-only readouts too (the figure's CSV split); to_columns writes READOUTS
+        covariates=outputs.covariates,
         carried=carried,
     )
 
