@@ -38,6 +38,7 @@ spelled in the header and the cell as written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import numbers
@@ -676,7 +677,7 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
 
     # rows that are not doses: AMT, RATE, II, ADDL, SS zero and CMT 1
     def on_doses(v, fill, dtype):
-        out = np.full(n, fill, dtype)
+        out = np.zeros(n, dtype) if fill == 0 else np.full(n, fill, dtype)  # zeros: pages the OS fills on demand
         out[dpos] = v
         return out
 
@@ -727,9 +728,10 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
     if isinstance(source, (str, bytes, os.PathLike)):
         path = os.fsdecode(source)
         src = _Source(name or path)
-        if path.lower().endswith(".parquet"):
-            return _read_parquet(path, carry, src)
-        return _read_csv(path, carry, src)
+        with _ordinary_pages():
+            if path.lower().endswith(".parquet"):
+                return _read_parquet(path, carry, src)
+            return _read_csv(path, carry, src)
     if _is_dataframe(source):
         src = _Source(name or "<DataFrame>")
         names = list(source.columns)
@@ -747,6 +749,33 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
         return _from_columns(names, cols, carry, src)
     raise EventTableError(f"{name or '<table>'}: source: must be a CSV path, a pandas DataFrame or a mapping of "
                           f"columns; got {type(source).__name__}")
+
+
+@contextlib.contextmanager
+def _ordinary_pages():
+    """numpy's large arrays on ordinary memory pages while a file is read (restored afterwards).
+
+    numpy asks Linux for transparent huge pages for every large array;
+    where the kernel then compacts memory synchronously (the setting
+    ``transparent_hugepage/defrag = madvise``), first touching the 1.5 GB of
+    columns of a 10,000-subject table cost seconds of system time (measured:
+    3 s against 0.7 s).  Only speed changes, never a value.
+    """
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            _set_madvise_hugepage = None
+    if _set_madvise_hugepage is None:
+        yield
+        return
+    before = _set_madvise_hugepage(False)
+    try:
+        yield
+    finally:
+        _set_madvise_hugepage(before)
 
 
 def _is_dataframe(obj) -> bool:
@@ -839,71 +868,106 @@ def _chunk_valid(chunk) -> np.ndarray:
     return p[(p >= 0) & (p < len(chunk))]
 
 
-def _arrow_numbers(column, *, nan_blank: bool) -> _Parsed | None:
-    """A numeric Arrow column (a ChunkedArray of integers or floats) as :class:`_Parsed`; None for another type.
+def _is_number_type(kind) -> bool:
+    pa = _pyarrow()
+    return pa.types.is_integer(kind) or pa.types.is_float32(kind) or pa.types.is_float64(kind)
 
+
+class _Numbers:
+    """A numeric Arrow column (integers or floats), chunk by chunk, into a :class:`_Parsed`.
+
+    Each chunk is copied out as it comes (the chunks may then be freed):
+    every value of a chunk without nulls, else its non-null cells only.
     Null cells are blank; ``nan_blank``: NaN cells are blank too (as in a
-    DataFrame), else they are bad (text ``nan`` in a CSV file).
+    DataFrame), else they are bad (the text ``nan`` in a CSV file).
     """
-    pa = _pyarrow()
-    kind = column.type
-    if not (pa.types.is_integer(kind) or pa.types.is_float32(kind) or pa.types.is_float64(kind)):
-        return None
-    dtype = np.dtype(kind.to_pandas_dtype())
-    n = len(column)
-    if column.null_count == 0:
+
+    def __init__(self, *, nan_blank: bool):
+        self.nan_blank = nan_blank
+        self.parts: list[tuple[int, np.ndarray | None, np.ndarray]] = []
+        self.n = 0
+
+    def add(self, chunk) -> None:
+        m = len(chunk)
+        if chunk.null_count == m:
+            at, x = np.zeros(0, np.intp), np.zeros(0)
+        else:
+            values = _chunk_values(chunk, np.dtype(chunk.type.to_pandas_dtype()))
+            at = None if chunk.null_count == 0 else _chunk_valid(chunk)
+            x = values.astype(float) if at is None else values[at].astype(float, copy=False)
+        self.parts.append((self.n, at, x))
+        self.n += m
+
+    def parsed(self) -> _Parsed:
+        x = np.concatenate([p[2] for p in self.parts]) if self.parts else np.zeros(0)
         pos = None
-        x = np.concatenate([_chunk_values(ch, dtype) for ch in column.chunks] or [np.zeros(0, dtype)])
-    else:
-        pos_parts, x_parts, base = [], [], 0
-        for ch in column.chunks:
-            if ch.null_count < len(ch):
-                at = np.arange(len(ch)) if ch.null_count == 0 else _chunk_valid(ch)
-                pos_parts.append(at + base)
-                x_parts.append(_chunk_values(ch, dtype)[at])
-            base += len(ch)
-        pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.intp)
-        x = np.concatenate(x_parts) if x_parts else np.zeros(0)
-    x = x.astype(float, copy=False)
-    if nan_blank:
-        keep = ~np.isnan(x)
-        if not keep.all():
-            pos, x = (np.flatnonzero(keep) if pos is None else pos[keep]), x[keep]
-    return _Parsed(n, pos, x, ~np.isfinite(x))
+        if any(at is not None for _, at, _ in self.parts):
+            pos = np.concatenate([base + (np.arange(v.size) if at is None else at) for base, at, v in self.parts])
+        self.parts = []
+        if self.nan_blank:
+            keep = ~np.isnan(x)
+            if not keep.all():
+                pos, x = (np.flatnonzero(keep) if pos is None else pos[keep]), x[keep]
+        return _Parsed(self.n, pos, x, ~np.isfinite(x))
 
 
-def _arrow_coded(column) -> _Coded | list:
-    """An Arrow column as codes into its distinct cells (Python values, None for null).
+class _Cells:
+    """An Arrow column, chunk by chunk, as codes into its distinct cells (Python values; None for null).
 
-    Each chunk's dictionary is merged into one; cells that cannot be
-    hashed: the cells as a list.
+    Each chunk's dictionary (pyarrow's, or made here) is merged into one.
+    Raises TypeError for cells that cannot be hashed.
     """
-    pa = _pyarrow()
-    memo: dict = {}
-    parts = []
-    try:
-        for ch in column.chunks:
-            if not pa.types.is_dictionary(ch.type):
-                ch = ch.dictionary_encode()
-            cells = ch.dictionary.to_pylist()
-            indices = ch.indices
-            if indices.null_count:
-                cells.append(None)
-                indices = indices.fill_null(len(cells) - 1)
-            merge = np.array([memo.setdefault((c.__class__, c), len(memo)) for c in cells], np.intp)
-            parts.append(merge[indices.to_numpy()])
-    except TypeError:
-        return column.to_pylist()
-    codes = np.concatenate(parts) if parts else np.zeros(0, np.intp)
-    return _Coded(codes, [k[1] for k in memo])
+
+    def __init__(self):
+        self.memo: dict = {}
+        self.parts: list[np.ndarray] = []
+
+    def add(self, chunk) -> None:
+        if not _pyarrow().types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        cells = chunk.dictionary.to_pylist()
+        indices = chunk.indices
+        if indices.null_count:
+            cells.append(None)
+            indices = indices.fill_null(len(cells) - 1)
+        merge = np.array([self.memo.setdefault((c.__class__, c), len(self.memo)) for c in cells], np.intp)
+        self.parts.append(merge[indices.to_numpy()])
+
+    def coded(self) -> _Coded:
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.intp)
+        return _Coded(codes, [k[1] for k in self.memo])
+
+
+#: Bytes of a CSV file pyarrow reads at once (each read threaded over blocks of 1/8 of it), so that
+#: the memory it converts into is reused from one piece to the next.
+_PIECE_BYTES = 64 << 20
+
+
+def _pieces(buffer, start: int, stop: int, size: int = _PIECE_BYTES):
+    """Byte ranges of about ``size`` covering ``start:stop`` of ``buffer``, each ending after a line feed."""
+    raw = np.frombuffer(buffer, np.uint8)
+    a = start
+    while a < stop:
+        b = a + size
+        while b < stop:
+            k = raw[b:min(b + 65536, stop)].tobytes().find(b"\n")
+            if k >= 0:
+                b += k + 1
+                break
+            b += 65536
+        b = min(b, stop)
+        yield a, b
+        a = b
 
 
 def _read_csv_arrow(path: str, carry, src: _Source) -> EventTable | None:
     """A plain CSV file (header on the first line, no quotes, no blank lines) read by pyarrow, threaded.
 
     Numbers are converted exactly as :func:`float` does (pyarrow's parser
-    is correctly rounded).  Returns None when the file is not plain or any
-    rule is broken: the csv-module path then reads it and names the fault.
+    is correctly rounded).  Read in pieces of :data:`_PIECE_BYTES`, each
+    column kept as its written cells or, for text, as codes.  Returns None
+    when the file is not plain or any rule is broken: the csv-module path
+    then reads it and names the fault.
     """
     pa = _pyarrow()
     import pyarrow.csv as pacsv
@@ -931,34 +995,38 @@ def _read_csv_arrow(path: str, carry, src: _Source) -> EventTable | None:
                 return None
     texts = {i for i in used if columns[i][2] == "carried" or columns[i][1] == "ID"}
     names = [str(i) for i in range(width)]
+    parts = {i: _Cells() if i in texts else _Numbers(nan_blank=False) for i in used}
+    options = dict(
+        parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
+                                         newlines_in_values=False, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[names[i] for i in used], null_values=["", "."], strings_can_be_null=False,
+            column_types={names[i]: pa.dictionary(pa.int32(), pa.string()) if i in texts else pa.float64()
+                          for i in used}))
+    n = 0
     try:
-        data = pa.memory_map(path).read_buffer().slice(start, stop - start)
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=True,
-                                           block_size=min(max(1 << 20, (stop - start) // 8), 64 << 20)),
-            parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
-                                             newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[names[i] for i in used], null_values=["", "."], strings_can_be_null=False,
-                column_types={names[i]: pa.dictionary(pa.int32(), pa.string()) if i in texts else pa.float64()
-                              for i in used}))
+        data = pa.memory_map(path).read_buffer()
+        for a, b in _pieces(data, start, stop):
+            read = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=max(1 << 20, (b - a) // 8))
+            table = pacsv.read_csv(pa.BufferReader(data.slice(a, b - a)), read_options=read, **options)
+            for i in used:
+                for chunk in table.column(names[i]).chunks:
+                    parts[i].add(chunk)
+            n += table.num_rows
+            del table
+        del data
     except Exception:  # noqa: BLE001 - anything odd (a ragged row, text in a number column): the careful path
         return None
-    n = table.num_rows
     cols: list = [None] * width
     for i in used:
-        column = table.column(names[i])
         if i in texts:
-            cols[i] = _arrow_coded(column)
-            if not isinstance(cols[i], _Coded) or any(
-                    not isinstance(c, str) or _ODD_TEXT.search(c) for c in cols[i].cells):
+            cols[i] = parts[i].coded()
+            if any(not isinstance(c, str) or _ODD_TEXT.search(c) for c in cols[i].cells):
                 return None
         else:
-            cols[i] = _arrow_numbers(column, nan_blank=False)
+            cols[i] = parts[i].parsed()
             if cols[i].bad is not None:
                 return None  # text nan or inf, or a number too large: the careful path names it
-    del table, data
     carried_names = tuple(nm for nm, _, k in columns if k == "carried")
 
     def cells_of(i):
@@ -1071,8 +1139,14 @@ def _read_parquet(path: str, carry, src: _Source) -> EventTable:
         if canon in ("MDV", "DV"):
             continue
         column = table.column(i)
-        numbers_ = None if kind == "carried" or canon == "ID" else _arrow_numbers(column, nan_blank=True)
-        cols[i] = _arrow_coded(column) if numbers_ is None else numbers_
+        numeric = kind != "carried" and canon != "ID" and _is_number_type(column.type)
+        part = _Numbers(nan_blank=True) if numeric else _Cells()
+        try:
+            for chunk in column.chunks:
+                part.add(chunk)
+            cols[i] = part.parsed() if numeric else part.coded()
+        except TypeError:  # cells that cannot be hashed: one by one
+            cols[i] = column.to_pylist()
     carried_names = tuple(nm for nm, _, k in columns if k == "carried")
     arrays = table.columns
     return _columnar(columns, cols, np.arange(1, table.num_rows + 1), src, carried_names,
