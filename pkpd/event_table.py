@@ -1,8 +1,9 @@
 """Event tables in and out: NONMEM-style datasets (docs/event-tables.md).
 
-:func:`read_event_table` reads a CSV file, a pandas DataFrame or a mapping of
-columns into the normalised :class:`pkpd.records.EventTable`, checking every
-rule of the contract (rule 12); :func:`scenario_to_event_table` turns a
+:func:`read_event_table` reads a CSV file, a Parquet file (an extension: needs
+pyarrow), a pandas DataFrame or a mapping of columns into the normalised
+:class:`pkpd.records.EventTable`, checking every rule of the contract (rule
+12); :func:`scenario_to_event_table` turns a
 scenario into columns of such a table and :func:`write_event_table` writes
 them.
 
@@ -29,6 +30,12 @@ empty cell); in a CSV file the *text* ``nan`` or ``inf`` is refused, as is
 an infinite number in any input.  A parameter or covariate column blank
 before its first value has no value there (the model's typical value
 applies); afterwards a blank keeps the previous value of that subject.
+
+A CSV file is read by pyarrow when it is installed (threaded), else by
+pandas, else by the csv module, which also reads any file the faster
+readers leave (quotes, blank lines) and names every fault: the same table,
+bit for bit, whichever reads it.  A Parquet file's cells are typed, as a
+DataFrame's.
 
 Errors are :class:`pkpd.errors.EventTableError`, one line:
 ``<source>: row <n>, <column>: <rule>; got <value>`` with the data row
@@ -943,8 +950,9 @@ class _Cells:
 _PIECE_BYTES = 64 << 20
 
 
-def _pieces(buffer, start: int, stop: int, size: int = _PIECE_BYTES):
-    """Byte ranges of about ``size`` covering ``start:stop`` of ``buffer``, each ending after a line feed."""
+def _pieces(buffer, start: int, stop: int):
+    """Byte ranges of about :data:`_PIECE_BYTES` covering ``start:stop`` of ``buffer``, each ending after a line feed."""
+    size = _PIECE_BYTES
     raw = np.frombuffer(buffer, np.uint8)
     a = start
     while a < stop:

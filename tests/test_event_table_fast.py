@@ -196,6 +196,32 @@ def test_a_scenario_table_is_read_by_pyarrow_bit_for_bit(tmp_path, monkeypatch):
         assert np.array(cells).tobytes() == np.asarray(got).tobytes()
 
 
+@pytest.mark.parametrize("piece", [1, 57, 300])
+def test_a_file_read_in_many_pieces_is_the_same_table(tmp_path, monkeypatch, piece):
+    path = str(tmp_path / "pop.csv")
+    write_event_table(scenario_to_event_table(load_scenario("standard-population", n_subjects=6)), path)
+    whole, _ = _read(path, "arrow", monkeypatch)
+    monkeypatch.setattr(et, "_PIECE_BYTES", piece)  # pieces end on line feeds; IDs and arms merged across them
+    pieces, used = _read(path, "arrow", monkeypatch)
+    assert used == "arrow"
+    _same_columns(pieces, whole)
+    bad = _write(tmp_path, BASE.replace("2,13,0,,", "2,13,0,-1,"))
+    assert _read(bad, "arrow", monkeypatch)[0] == _read(bad, "careful", monkeypatch)[0]
+
+
+def test_reading_a_file_leaves_numpy_huge_pages_as_they_were(tmp_path):
+    _set_madvise_hugepage = getattr(pytest.importorskip("numpy._core.multiarray"), "_set_madvise_hugepage", None)
+    if _set_madvise_hugepage is None:
+        pytest.skip("numpy without _set_madvise_hugepage")
+    path = _write(tmp_path, BASE)
+    for setting in (False, True):
+        _set_madvise_hugepage(setting)
+        read_event_table(path, carry=["ARM"])
+        with pytest.raises(EventTableError):
+            read_event_table(_write(tmp_path, "ID,TIME\n1,-1\n", "bad.csv"))
+        assert _set_madvise_hugepage(True) is setting
+
+
 def test_without_pyarrow_the_pandas_path_reads(tmp_path, monkeypatch):
     pytest.importorskip("pandas")
     path = _write(tmp_path, BASE)
