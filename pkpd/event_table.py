@@ -951,7 +951,7 @@ _PIECE_BYTES = 64 << 20
 
 
 def _pieces(buffer, start: int, stop: int):
-    """Byte ranges of about :data:`_PIECE_BYTES` covering ``start:stop`` of ``buffer``, each ending after a line feed."""
+    """Byte ranges of about :data:`_PIECE_BYTES` covering ``start:stop`` of ``buffer``, each ending on a line feed."""
     size = _PIECE_BYTES
     raw = np.frombuffer(buffer, np.uint8)
     a = start
