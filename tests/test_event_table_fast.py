@@ -214,12 +214,16 @@ def test_reading_a_file_leaves_numpy_huge_pages_as_they_were(tmp_path):
     if _set_madvise_hugepage is None:
         pytest.skip("numpy without _set_madvise_hugepage")
     path = _write(tmp_path, BASE)
-    for setting in (False, True):
-        _set_madvise_hugepage(setting)
-        read_event_table(path, carry=["ARM"])
-        with pytest.raises(EventTableError):
-            read_event_table(_write(tmp_path, "ID,TIME\n1,-1\n", "bad.csv"))
-        assert _set_madvise_hugepage(True) is setting
+    initial = _set_madvise_hugepage(True)
+    try:
+        for setting in (False, True):
+            _set_madvise_hugepage(setting)
+            read_event_table(path, carry=["ARM"])
+            with pytest.raises(EventTableError):
+                read_event_table(_write(tmp_path, "ID,TIME\n1,-1\n", "bad.csv"))
+            assert _set_madvise_hugepage(setting) is setting
+    finally:
+        _set_madvise_hugepage(initial)
 
 
 def test_without_pyarrow_the_pandas_path_reads(tmp_path, monkeypatch):
