@@ -937,11 +937,13 @@ class _Cells:
         if indices.null_count:
             cells.append(None)
             indices = indices.fill_null(len(cells) - 1)
-        merge = np.array([self.memo.setdefault((c.__class__, c), len(self.memo)) for c in cells], np.intp)
-        self.parts.append(merge[indices.to_numpy()])
+        merge = np.array([self.memo.setdefault((c.__class__, c), len(self.memo)) for c in cells], np.int64)
+        self.parts.append(merge.astype(np.int32)[indices.to_numpy()] if len(self.memo) < 2**31 else
+                          merge[indices.to_numpy()])
 
     def coded(self) -> _Coded:
-        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.intp)
+        """Codes (int32 while there are fewer than 2**31 distinct cells) and cells."""
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
         return _Coded(codes, [k[1] for k in self.memo])
 
 

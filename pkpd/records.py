@@ -39,7 +39,9 @@ class TextColumn(_SequenceABC):
     __slots__ = ("codes", "texts")
 
     def __init__(self, codes, texts: Sequence[str]):
-        self.codes = np.asarray(codes, dtype=np.intp)
+        self.codes = np.asarray(codes)
+        if self.codes.dtype.kind not in "iu":
+            self.codes = self.codes.astype(np.intp)
         self.texts = np.empty(len(texts), dtype=object)
         self.texts[:] = list(texts)
 
