@@ -1,8 +1,9 @@
 """Event tables in and out: NONMEM-style datasets (docs/event-tables.md).
 
-:func:`read_event_table` reads a CSV file, a pandas DataFrame or a mapping of
-columns into the normalised :class:`pkpd.records.EventTable`, checking every
-rule of the contract (rule 12); :func:`scenario_to_event_table` turns a
+:func:`read_event_table` reads a CSV file, a Parquet file (an extension: needs
+pyarrow), a pandas DataFrame or a mapping of columns into the normalised
+:class:`pkpd.records.EventTable`, checking every rule of the contract (rule
+12); :func:`scenario_to_event_table` turns a
 scenario into columns of such a table and :func:`write_event_table` writes
 them.
 
@@ -30,6 +31,12 @@ an infinite number in any input.  A parameter or covariate column blank
 before its first value has no value there (the model's typical value
 applies); afterwards a blank keeps the previous value of that subject.
 
+A CSV file is read by pyarrow when it is installed (threaded), else by
+pandas, else by the csv module, which also reads any file the faster
+readers leave (quotes, blank lines) and names every fault: the same table,
+bit for bit, whichever reads it.  A Parquet file's cells are typed, as a
+DataFrame's.
+
 Errors are :class:`pkpd.errors.EventTableError`, one line:
 ``<source>: row <n>, <column>: <rule>; got <value>`` with the data row
 number counted from 1 (the first row after the header), the column as
@@ -38,6 +45,7 @@ spelled in the header and the cell as written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import numbers
@@ -51,7 +59,7 @@ from .errors import EventTableError, ParameterError, show
 from .parameters import COVARIATES, PARAMETER_INFO
 from .model import typical_values_with_eta
 from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, Columns, EventTable,
-                      Record, Subject, regimen_rows)
+                      Record, Subject, TextColumn, regimen_rows)
 
 #: Standard items, in their usual order.
 STANDARD_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DV")
@@ -370,7 +378,7 @@ def _build(columns: list[tuple[str, str, str]], rows: Iterable[tuple[int, Sequen
 
 
 class _Coded:
-    """A column given as codes into its distinct cells (from pandas.factorize)."""
+    """A column given as codes into its distinct cells (from pandas.factorize or an Arrow dictionary)."""
 
     __slots__ = ("codes", "cells", "n")
 
@@ -400,12 +408,53 @@ def _codes(col, typed: bool) -> tuple[np.ndarray, list]:
 
 
 class _Parsed:
-    """A numeric column: value (NaN where blank), blank, and cells that are not finite numbers."""
+    """A numeric column of ``n`` cells, given by its written (non-blank) cells.
 
-    __slots__ = ("x", "blank", "bad")
+    ``pos``: the written cells' positions, ascending (None: every cell is
+    written); ``x``: their numbers (anything where ``bad``); ``bad``: which
+    of them are not finite numbers (None: none).  A column written on few
+    rows (a parameter on each subject's first row) costs little.
+    """
 
-    def __init__(self, x, blank, bad):
-        self.x, self.blank, self.bad = x, blank, bad
+    __slots__ = ("n", "pos", "x", "bad")
+
+    def __init__(self, n: int, pos: np.ndarray | None, x: np.ndarray, bad: np.ndarray | None):
+        self.n, self.pos, self.x = n, pos, x
+        self.bad = bad if bad is not None and bad.any() else None
+
+    @classmethod
+    def dense(cls, x: np.ndarray, blank: np.ndarray, bad: np.ndarray) -> "_Parsed":
+        """From arrays of every cell: number, blank, not a finite number."""
+        if not blank.any():
+            return cls(x.size, None, x, bad)
+        pos = np.flatnonzero(~blank)
+        return cls(x.size, pos, x[pos], bad[pos])
+
+    @classmethod
+    def absent(cls, n: int) -> "_Parsed":
+        """A column not in the table: every cell blank."""
+        return cls(n, np.zeros(0, np.intp), np.zeros(0), None)
+
+    def where(self, mask: np.ndarray) -> np.ndarray:
+        """Positions of the written cells selected by ``mask`` (one entry per written cell)."""
+        return np.flatnonzero(mask) if self.pos is None else self.pos[mask]
+
+    def full(self, default) -> np.ndarray:
+        """Every cell's number; ``default`` (a number, or an array of every cell) where blank."""
+        if self.pos is None:
+            return self.x
+        out = np.full(self.n, default, float) if np.ndim(default) == 0 else np.array(default, float)
+        out[self.pos] = self.x
+        return out
+
+    def at(self, idx: np.ndarray, default: float) -> np.ndarray:
+        """The numbers of the cells at positions ``idx``; ``default`` where blank."""
+        if self.pos is None:
+            return self.x[idx]
+        if self.pos.size == 0:
+            return np.full(idx.size, default, float)
+        j = np.minimum(np.searchsorted(self.pos, idx), self.pos.size - 1)
+        return np.where(self.pos[j] == idx, self.x[j], default)
 
 
 def _parse_unique(value) -> tuple[float, bool, bool]:
@@ -432,23 +481,66 @@ def _parse(col, typed: bool) -> _Parsed:
     ux = np.array([p[0] for p in parsed], float)
     ublank = np.array([p[1] for p in parsed], bool)
     ubad = np.array([p[2] for p in parsed], bool)
-    return _Parsed(ux[codes], ublank[codes], ubad[codes])
+    return _Parsed.dense(ux[codes], ublank[codes], ubad[codes])
 
 
-def _value_ok(canon: str, kind: str, x: np.ndarray) -> np.ndarray:
-    """Does each (finite) value satisfy the column's rule?"""
-    uniq, inv = np.unique(x, return_inverse=True)
-    if kind in ("param", "cov"):
-        info = PARAMETER_INFO[canon if kind == "param" else COVARIATE_COLUMNS[canon]]
-        ok = np.ones(uniq.size, bool)
-        for j, v in enumerate(uniq.tolist()):
-            try:
-                info.check(v)
-            except ParameterError:
-                ok[j] = False
-    else:
-        ok = np.array([_DOSING_RULES[_DOSING_RE.fullmatch(canon).group(1)][1](v) for v in uniq.tolist()], bool)
-    return ok[inv.reshape(-1)]
+def _values_ok(canon: str, kind: str, x: np.ndarray) -> np.ndarray:
+    """Does each value satisfy the column's rule?  (:meth:`ParameterInfo.check`'s bounds, on arrays.)"""
+    if kind == "dosing":
+        return np.asarray(_DOSING_RULES[_DOSING_RE.fullmatch(canon).group(1)][1](x), bool)
+    info = PARAMETER_INFO[canon if kind == "param" else COVARIATE_COLUMNS[canon]]
+    lo, hi, lo_in, hi_in = info.bounds
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(x) & ((x >= lo) if lo_in else (x > lo)) & ((x <= hi) if hi_in else (x < hi))
+
+
+def _carry_forward(pos: np.ndarray | None, x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Last value carried forward within each subject: the value in force at every row (NaN before the first).
+
+    ``pos``: rows written (ascending; None: every row), ``x`` their values,
+    ``starts``: each subject's first row.  The value changes only at a
+    written row or a subject's first row: one repeat of those values.
+    """
+    if pos is None:
+        return x
+    # sort keys 2 row (a first row) and 2 row + 1 (a written row): two ascending runs, merged in linear time
+    keys = np.concatenate([starts * 2, pos * 2 + 1])
+    keys.sort(kind="stable")
+    rows = keys >> 1
+    last = np.ones(keys.size, bool)
+    np.not_equal(rows[1:], rows[:-1], out=last[:-1])  # of a row both first and written, keep the written key
+    keys, rows = keys[last], rows[last]
+    v = np.full(rows.size, np.nan)
+    v[(keys & 1) == 1] = x
+    return np.repeat(v, np.diff(np.append(rows, n)))
+
+
+class _Faults:
+    """The first entry that breaks a rule (its subject's rows are then read again to name it)."""
+
+    __slots__ = ("first",)
+
+    def __init__(self):
+        self.first = -1
+
+    def at(self, i: int) -> None:
+        if i >= 0 and (self.first < 0 or i < self.first):
+            self.first = int(i)
+
+    def mask(self, mask: np.ndarray, offset: int = 0) -> None:
+        """``mask`` over entries ``offset:``."""
+        i = _first(mask)
+        if i >= 0:
+            self.at(i + offset)
+
+    def where(self, pos: np.ndarray | None, mask: np.ndarray) -> None:
+        """``mask`` over the entries ``pos`` (ascending; None: every entry)."""
+        if pos is None:
+            self.mask(mask)
+        else:
+            i = _first(mask)
+            if i >= 0:
+                self.at(int(pos[i]))
 
 
 def _first(mask: np.ndarray) -> int:
@@ -460,19 +552,21 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
               carried_names: Sequence[str], cells_of, *, text: bool) -> EventTable:
     """Every column at once: the table as :class:`pkpd.records.Columns`.
 
-    ``cols[i]`` is column i (a sequence of cells, or a :class:`_Parsed`),
-    ``rownums`` the data row number of each entry, ``cells_of(i)`` the cells
-    of entry i (for messages), ``text``: every cell is a str (a CSV file).
-    Each rule is checked on whole columns; when one is broken, the entries
-    from the start of the first offending subject are read again by
-    :func:`_build`, which names the first broken rule exactly as it always did.
+    ``cols[i]`` is column i (a sequence of cells, a :class:`_Coded` or a
+    :class:`_Parsed`), ``rownums`` the data row number of each entry,
+    ``cells_of(i)`` the cells of entry i (for messages), ``text``: every
+    cell is a str (a CSV file).  Each rule is checked on whole columns
+    (on the written cells only where a column is mostly blank); when one
+    is broken, the entries from the start of the first offending subject
+    are read again by :func:`_build`, which names the first broken rule
+    exactly as it always did.
     """
     n = int(rownums.size)
     if n == 0:
         raise EventTableError(f"{src.label}: the table has no data rows (an event table needs a header row and "
                               "at least one data row); got a header only")
     index = {canon: i for i, (_, canon, _) in enumerate(columns)}
-    bad = np.zeros(n, bool)
+    fault = _Faults()
 
     # ID: subjects are runs of equal ID text
     id_codes, id_cells = _codes(cols[index["ID"]], not text)
@@ -480,9 +574,12 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
     text_codes: dict = {}
     id_of_cell = np.array([text_codes.setdefault(t, len(text_codes)) for t in id_text], np.intp)
     id_blank = np.array([_is_blank(v) for v in id_cells], bool)
-    sid = id_of_cell[id_codes]
-    bad |= id_blank[id_codes]
-    starts = np.flatnonzero(np.concatenate([[True], sid[1:] != sid[:-1]]))
+    sid = id_codes if len(text_codes) == len(id_text) else id_of_cell[id_codes]
+    if id_blank.any():
+        fault.mask(id_blank[id_codes])
+    new = np.ones(n, bool)
+    np.not_equal(sid[1:], sid[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
     run_id = sid[starts]
     contiguity = -1
     if np.unique(run_id).size < run_id.size:
@@ -492,86 +589,90 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
                 contiguity = int(starts[k])
                 break
             met.add(s_)
-    subject_of = np.cumsum(np.concatenate([[False], sid[1:] != sid[:-1]]))
+    del sid
 
-    def parsed(canon):
+    def parsed(canon) -> _Parsed:
         i = index.get(canon)
-        return None if i is None else _parse(cols[i], not text)
+        if i is None:
+            return _Parsed.absent(n)
+        p = _parse(cols[i], not text)
+        if p.bad is not None:
+            fault.where(p.pos, p.bad)
+        return p
 
-    def number(canon, default=0.0):
+    def integer(canon, ok) -> _Parsed:
         p = parsed(canon)
-        if p is None:
-            return np.full(n, default), np.ones(n, bool)
-        np.logical_or(bad, p.bad, out=bad)
-        return np.where(p.blank, default, p.x), p.blank
-
-    def integer(canon, ok):
-        x, blank = number(canon)
         with np.errstate(invalid="ignore"):
-            np.logical_or(bad, ~blank & ((x != np.trunc(x)) | ~ok(x)), out=bad)
-        return x, blank
+            fault.where(p.pos, (p.x != np.trunc(p.x)) | ~ok(p.x))
+        return p
 
-    t, t_blank = number("TIME")
-    bad |= t_blank | (t < 0)
-    same = np.concatenate([[False], subject_of[1:] == subject_of[:-1]])
-    bad[1:] |= same[1:] & (t[1:] < t[:-1])
-    amt, _ = number("AMT")
-    bad |= amt < 0
-    evid, evid_blank = integer("EVID", lambda v: (v >= 0) & (v <= 4))
-    evid = np.where(evid_blank, np.where(amt > 0, DOSE, OBSERVATION), evid)
-    cmt, cmt_blank = integer("CMT", lambda v: np.ones(v.shape, bool))
-    cmt = np.where(cmt_blank, 1.0, cmt)
-    rate, _ = number("RATE")
-    ii, _ = number("II")
-    addl, _ = integer("ADDL", lambda v: v >= 0)
-    ss, _ = integer("SS", lambda v: (v == 0) | (v == 1) | (v == 2))
-    bad |= ii < 0
-    bad |= (rate < 0) & (rate != -1.0) & (rate != -2.0)
+    time_p = parsed("TIME")
+    if time_p.pos is not None:  # a blank TIME: the first row not written
+        gap = np.flatnonzero(time_p.pos != np.arange(time_p.pos.size))
+        fault.at(int(gap[0]) if gap.size else time_p.pos.size)
+    fault.where(time_p.pos, time_p.x < 0)
+    t = time_p.full(0.0)
+    with np.errstate(invalid="ignore"):
+        down = t[1:] < t[:-1]
+    down &= ~new[1:]
+    fault.mask(down, 1)
+    del down
+    amt_p = parsed("AMT")
+    fault.where(amt_p.pos, amt_p.x < 0)
+    evid_p = integer("EVID", lambda v: (v >= 0) & (v <= 4))
+    if evid_p.pos is None:
+        evid = evid_p.x
+    else:  # blank: a dose where AMT > 0
+        implied = np.full(n, float(OBSERVATION))
+        with np.errstate(invalid="ignore"):
+            implied[amt_p.where(amt_p.x > 0)] = DOSE
+        evid = evid_p.full(implied)
+    cmt_p = integer("CMT", lambda v: np.ones(v.shape, bool))
+    rate_p = parsed("RATE")
+    ii_p = parsed("II")
+    addl_p = integer("ADDL", lambda v: v >= 0)
+    ss_p = integer("SS", lambda v: (v == 0) | (v == 1) | (v == 2))
+    fault.where(ii_p.pos, ii_p.x < 0)
+    fault.where(rate_p.pos, (rate_p.x < 0) & (rate_p.x != -1.0) & (rate_p.x != -2.0))
 
     # parameter and covariate columns: checked where written, last value carried forward within a subject
     values: dict[str, np.ndarray] = {}
-    positions = np.arange(n)
-    first_of_row = starts[subject_of]
     for _, canon, kind in columns:
         if kind not in ("cov", "param", "dosing"):
             continue
         p = parsed(canon)
-        bad |= p.bad
-        written = ~p.blank & ~p.bad
-        news = written.copy()
-        news[1:] &= p.x[1:] != p.x[:-1]
-        if news.any():
-            ok = _value_ok(canon, kind, p.x[news])
-            if not ok.all():
-                bad |= written & np.isin(p.x, p.x[news][~ok])
-        if written.all():
-            values[canon] = p.x
-            continue
-        last = np.maximum.accumulate(np.where(written, positions, -1))
-        values[canon] = np.where(last >= first_of_row, p.x[np.maximum(last, 0)], np.nan)
+        pos, x = p.pos, p.x
+        if p.bad is not None:
+            good = ~p.bad
+            pos, x = p.where(good), x[good]
+        fault.where(pos, ~_values_ok(canon, kind, x))
+        values[canon] = _carry_forward(pos, x, starts, n)
 
-    dose = (evid == DOSE) | (evid == RESET_DOSE)
+    # dose rows: their fields, checked
+    dpos = np.flatnonzero((evid == DOSE) | (evid == RESET_DOSE))
+    amt, cmt, rate = amt_p.at(dpos, 0.0), cmt_p.at(dpos, 1.0), rate_p.at(dpos, 0.0)
+    ii, addl, ss = ii_p.at(dpos, 0.0), addl_p.at(dpos, 0.0), ss_p.at(dpos, 0.0)
     positive_ii = ii > 0
-    cmt_ok = np.isin(cmt, DOSABLE_CMTS)
-    bad |= dose & ~cmt_ok
-    bad |= dose & (addl > 0) & ~positive_ii
-    bad |= dose & (ss == 1) & ~positive_ii & ~((amt == 0) & (rate > 0))
-    bad |= dose & (ss == 2) & ~positive_ii
+    fault.where(dpos, ~np.isin(cmt, DOSABLE_CMTS))
+    fault.where(dpos, (addl > 0) & ~positive_ii)
+    fault.where(dpos, (ss == 1) & ~positive_ii & ~((amt == 0) & (rate > 0)))
+    fault.where(dpos, (ss == 2) & ~positive_ii)
     for code, prefix in ((-1.0, "R"), (-2.0, "D")):
-        uses = dose & (rate == code)
+        uses = rate == code
         if uses.any():
-            missing = np.ones(n, bool)
+            missing = np.ones(dpos.size, bool)
             for c in DOSABLE_CMTS:
                 col = values.get(f"{prefix}{c}")
                 if col is not None:
-                    missing[cmt == c] = np.isnan(col[cmt == c])
-            bad |= uses & missing
+                    here = cmt == c
+                    missing[here] = np.isnan(col[dpos[here]])
+            fault.where(dpos, uses & missing)
 
-    first_bad = _first(bad)
+    first_bad = fault.first
     if contiguity >= 0 and (first_bad < 0 or contiguity < first_bad):
         first_bad = contiguity
     if first_bad >= 0:
-        k = int(subject_of[first_bad])
+        k = int(np.searchsorted(starts, first_bad, side="right")) - 1
         a = int(starts[k])
         seen = {}
         ends = np.append(starts[1:], n) - 1
@@ -581,21 +682,21 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
         # the columns found a fault the rows did not (should not happen): the rows decide
         return _build(columns, ((int(rownums[i]), cells_of(i)) for i in range(n)), src, carried_names)
 
-    nondose = ~dose
-    amt[nondose] = rate[nondose] = ii[nondose] = addl[nondose] = ss[nondose] = 0.0
-    cmt[nondose] = 1.0
+    # rows that are not doses: AMT, RATE, II, ADDL, SS zero and CMT 1
+    def on_doses(v, fill, dtype):
+        out = np.zeros(n, dtype) if fill == 0 else np.full(n, fill, dtype)  # zeros: pages the OS fills on demand
+        out[dpos] = v
+        return out
+
     carried: dict[str, Sequence[str]] = {}
     for name, canon, kind in columns:
         if kind == "carried":
-            col = cols[index[canon]]
-            if text:
-                carried[name] = col
-            else:
-                codes, uniq = _codes(col, True)
-                carried[name] = np.array([_carried_text(v) for v in uniq] + [""], dtype=object)[codes]
+            codes, cells = _codes(cols[index[canon]], not text)
+            carried[name] = TextColumn(codes, cells if text else [_carried_text(v) for v in cells])
     data = Columns(starts=np.append(starts, n), row=np.asarray(rownums, dtype=int), time=t,
-                   evid=evid.astype(int), amt=amt, cmt=cmt.astype(int), rate=rate, ii=ii, addl=addl.astype(int),
-                   ss=ss.astype(int), values=values, carried=carried)
+                   evid=evid.astype(int), amt=on_doses(amt, 0.0, float), cmt=on_doses(cmt, 1, int),
+                   rate=on_doses(rate, 0.0, float), ii=on_doses(ii, 0.0, float), addl=on_doses(addl, 0, int),
+                   ss=on_doses(ss, 0, int), values=values, carried=carried)
     ends = np.append(starts[1:], n)
     subjects = tuple(Subject(id_text[id_codes[a]], k + 1, data=data, span=(int(a), int(b)))
                      for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())))
@@ -609,7 +710,9 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
     Parameters
     ----------
     source : str, PathLike, pandas.DataFrame or mapping
-        A CSV file with a header row; a DataFrame; or a mapping of column
+        A CSV file with a header row; a Parquet file (a path ending in
+        ``.parquet``; needs pyarrow, ``pkpd[tables]``; its cells follow
+        the rules of a DataFrame's); a DataFrame; or a mapping of column
         name to a sequence of cells (all of one length).
     carry : sequence of str
         Columns to copy unchanged into the output (matched as spelled).
@@ -632,7 +735,10 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
     if isinstance(source, (str, bytes, os.PathLike)):
         path = os.fsdecode(source)
         src = _Source(name or path)
-        return _read_csv(path, carry, src)
+        with _ordinary_pages():
+            if path.lower().endswith(".parquet"):
+                return _read_parquet(path, carry, src)
+            return _read_csv(path, carry, src)
     if _is_dataframe(source):
         src = _Source(name or "<DataFrame>")
         names = list(source.columns)
@@ -652,14 +758,45 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
                           f"columns; got {type(source).__name__}")
 
 
+@contextlib.contextmanager
+def _ordinary_pages():
+    """numpy's large arrays on ordinary memory pages while a file is read (restored afterwards).
+
+    numpy asks Linux for transparent huge pages for every large array;
+    where the kernel then compacts memory synchronously (the setting
+    ``transparent_hugepage/defrag = madvise``), first touching the 1.5 GB of
+    columns of a 10,000-subject table cost seconds of system time (measured:
+    3 s against 0.7 s).  Only speed changes, never a value.
+    """
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            _set_madvise_hugepage = None
+    if _set_madvise_hugepage is None:
+        yield
+        return
+    before = _set_madvise_hugepage(False)
+    try:
+        yield
+    finally:
+        _set_madvise_hugepage(before)
+
+
 def _is_dataframe(obj) -> bool:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "iloc") and hasattr(obj, "columns")
 
 
+def _no_columns(src: _Source) -> EventTableError:
+    return EventTableError(f"{src.label}: the table is empty (an event table needs columns ID and TIME and "
+                           "at least one row); got no columns")
+
+
 def _from_columns(names, cols, carry, src) -> EventTable:
     if not names:
-        raise EventTableError(f"{src.label}: the table is empty (an event table needs columns ID and TIME and "
-                              "at least one row); got no columns")
+        raise _no_columns(src)
     columns = _header(names, carry, src)
     lengths = {len(c) for c in cols}
     if len(lengths) > 1:
@@ -674,22 +811,249 @@ def _from_columns(names, cols, carry, src) -> EventTable:
 
 
 class _Fallback(Exception):
-    """The fast CSV path cannot name an error: read the file the careful way."""
+    """A fast CSV path cannot name an error: read the file the careful way."""
 
 
-#: Bytes that make a line break or a quote for the csv module (\x85, \u2028, \u2029 are checked as text).
-_ODD_BYTES = np.array([34, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E], np.uint8)
-
-
+#: Bytes that make a line break or a quote for the csv module or str.splitlines (the last three as UTF-8).
 _ODD_BYTES = (b'"', b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", "\x85".encode(), "\u2028".encode(),
               "\u2029".encode())
+#: The same as text, and NUL: a cell holding one sends the file to the careful path.
+_ODD_TEXT = re.compile('["\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]')
+
+
+def _plain_bytes(data: bytes) -> bool:
+    """No quote and no odd line break anywhere, and UTF-8 throughout."""
+    if any(c in data for c in _ODD_BYTES[:6]):
+        return False
+    if data.isascii():
+        return True
+    if any(c in data for c in _ODD_BYTES[6:]):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _plain_header(line: bytes, carry, src: _Source) -> tuple[list[str], list[tuple[str, str, str]]] | None:
+    """The cells and columns of a plain header line (the file's first), or None: the careful path decides."""
+    try:
+        text = line.removeprefix(b"\xef\xbb\xbf").decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip() or "\r" in text or _ODD_TEXT.search(text):
+        return None
+    try:
+        header = next(csv.reader([text]))
+        return header, _header(header, carry, src)
+    except (csv.Error, EventTableError):
+        return None  # the careful path names the first fault
+
+
+def _pyarrow():
+    """The pyarrow module (with pyarrow.csv), or None when it is not installed."""
+    try:
+        import pyarrow
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return None
+    return pyarrow
+
+
+def _chunk_values(chunk, dtype: np.dtype) -> np.ndarray:
+    """A primitive Arrow array's values, in place (anything where null)."""
+    return np.frombuffer(chunk.buffers()[1], dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+
+
+def _chunk_valid(chunk) -> np.ndarray:
+    """Positions of an Arrow array's non-null cells, from its validity bitmap (only bytes with a bit set expand)."""
+    bits = np.frombuffer(chunk.buffers()[0], np.uint8)
+    nz = np.flatnonzero(bits)
+    r, c = np.nonzero(np.unpackbits(bits[nz], bitorder="little").reshape(-1, 8))
+    p = nz[r] * 8 + c - chunk.offset
+    return p[(p >= 0) & (p < len(chunk))]
+
+
+def _is_number_type(kind) -> bool:
+    pa = _pyarrow()
+    return pa.types.is_integer(kind) or pa.types.is_float32(kind) or pa.types.is_float64(kind)
+
+
+class _Numbers:
+    """A numeric Arrow column (integers or floats), chunk by chunk, into a :class:`_Parsed`.
+
+    Each chunk is copied out as it comes (the chunks may then be freed):
+    every value of a chunk without nulls, else its non-null cells only.
+    Null cells are blank; ``nan_blank``: NaN cells are blank too (as in a
+    DataFrame), else they are bad (the text ``nan`` in a CSV file).
+    """
+
+    def __init__(self, *, nan_blank: bool):
+        self.nan_blank = nan_blank
+        self.parts: list[tuple[int, np.ndarray | None, np.ndarray]] = []
+        self.n = 0
+
+    def add(self, chunk) -> None:
+        m = len(chunk)
+        if chunk.null_count == m:
+            at, x = np.zeros(0, np.intp), np.zeros(0)
+        else:
+            values = _chunk_values(chunk, np.dtype(chunk.type.to_pandas_dtype()))
+            at = None if chunk.null_count == 0 else _chunk_valid(chunk)
+            x = values.astype(float) if at is None else values[at].astype(float, copy=False)
+        self.parts.append((self.n, at, x))
+        self.n += m
+
+    def parsed(self) -> _Parsed:
+        x = np.concatenate([p[2] for p in self.parts]) if self.parts else np.zeros(0)
+        pos = None
+        if any(at is not None for _, at, _ in self.parts):
+            pos = np.concatenate([base + (np.arange(v.size) if at is None else at) for base, at, v in self.parts])
+        self.parts = []
+        if self.nan_blank:
+            keep = ~np.isnan(x)
+            if not keep.all():
+                pos, x = (np.flatnonzero(keep) if pos is None else pos[keep]), x[keep]
+        return _Parsed(self.n, pos, x, ~np.isfinite(x))
+
+
+class _Cells:
+    """An Arrow column, chunk by chunk, as codes into its distinct cells (Python values; None for null).
+
+    Each chunk's dictionary (pyarrow's, or made here) is merged into one.
+    Raises TypeError for cells that cannot be hashed.
+    """
+
+    def __init__(self):
+        self.memo: dict = {}
+        self.parts: list[np.ndarray] = []
+
+    def add(self, chunk) -> None:
+        if not _pyarrow().types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        cells = chunk.dictionary.to_pylist()
+        indices = chunk.indices
+        if indices.null_count:
+            cells.append(None)
+            indices = indices.fill_null(len(cells) - 1)
+        merge = np.array([self.memo.setdefault((c.__class__, c), len(self.memo)) for c in cells], np.int64)
+        self.parts.append(merge.astype(np.int32)[indices.to_numpy()] if len(self.memo) < 2**31 else
+                          merge[indices.to_numpy()])
+
+    def coded(self) -> _Coded:
+        """Codes (int32 while there are fewer than 2**31 distinct cells) and cells."""
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
+        return _Coded(codes, [k[1] for k in self.memo])
+
+
+#: Bytes of a CSV file pyarrow reads at once (each read threaded over blocks of 1/8 of it), so that
+#: the memory it converts into is reused from one piece to the next.
+_PIECE_BYTES = 64 << 20
+
+
+def _pieces(buffer, start: int, stop: int):
+    """Byte ranges of about :data:`_PIECE_BYTES` covering ``start:stop`` of ``buffer``, each ending on a line feed."""
+    size = _PIECE_BYTES
+    raw = np.frombuffer(buffer, np.uint8)
+    a = start
+    while a < stop:
+        b = a + size
+        while b < stop:
+            k = raw[b:min(b + 65536, stop)].tobytes().find(b"\n")
+            if k >= 0:
+                b += k + 1
+                break
+            b += 65536
+        b = min(b, stop)
+        yield a, b
+        a = b
+
+
+def _read_csv_arrow(path: str, carry, src: _Source) -> EventTable | None:
+    """A plain CSV file (header on the first line, no quotes, no blank lines) read by pyarrow, threaded.
+
+    Numbers are converted exactly as :func:`float` does (pyarrow's parser
+    is correctly rounded).  Read in pieces of :data:`_PIECE_BYTES`, each
+    column kept as its written cells or, for text, as codes.  Returns None
+    when the file is not plain or any rule is broken: the csv-module path
+    then reads it and names the fault.
+    """
+    pa = _pyarrow()
+    import pyarrow.csv as pacsv
+
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(len(first), size - 4096))
+            tail = fh.read()
+    except OSError:
+        return None
+    plain = _plain_header(first, carry, src) if first.endswith(b"\n") else None
+    if plain is None:
+        return None
+    header, columns = plain
+    width = len(header)
+    start, stop = len(first), size - (len(tail) - len(tail.rstrip(b"\r\n")))  # trailing line breaks are no rows
+    if stop <= start:
+        return None
+    used = [i for i, (_, canon, _) in enumerate(columns) if canon not in ("MDV", "DV")]
+    if len(used) < width:  # MDV, DV are not converted: check their cells as bytes
+        with open(path, "rb") as fh:
+            if not _plain_bytes(fh.read()):
+                return None
+    texts = {i for i in used if columns[i][2] == "carried" or columns[i][1] == "ID"}
+    names = [str(i) for i in range(width)]
+    parts = {i: _Cells() if i in texts else _Numbers(nan_blank=False) for i in used}
+    options = dict(
+        parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
+                                         newlines_in_values=False, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[names[i] for i in used], null_values=["", "."], strings_can_be_null=False,
+            column_types={names[i]: pa.dictionary(pa.int32(), pa.string()) if i in texts else pa.float64()
+                          for i in used}))
+    n = 0
+    try:
+        data = pa.memory_map(path).read_buffer()
+        for a, b in _pieces(data, start, stop):
+            read = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=max(1 << 20, (b - a) // 8))
+            table = pacsv.read_csv(pa.BufferReader(data.slice(a, b - a)), read_options=read, **options)
+            for i in used:
+                for chunk in table.column(names[i]).chunks:
+                    parts[i].add(chunk)
+            n += table.num_rows
+            del table
+        del data
+    except Exception:  # noqa: BLE001 - anything odd (a ragged row, text in a number column): the careful path
+        return None
+    cols: list = [None] * width
+    for i in used:
+        if i in texts:
+            cols[i] = parts[i].coded()
+            if any(not isinstance(c, str) or _ODD_TEXT.search(c) for c in cols[i].cells):
+                return None
+        else:
+            cols[i] = parts[i].parsed()
+            if cols[i].bad is not None:
+                return None  # text nan or inf, or a number too large: the careful path names it
+    carried_names = tuple(nm for nm, _, k in columns if k == "carried")
+
+    def cells_of(i):
+        raise _Fallback
+
+    try:
+        return _columnar(columns, cols, np.arange(1, n + 1), src, carried_names, cells_of, text=True)
+    except _Fallback:
+        return None
 
 
 def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
     """A plain CSV file (no quotes, no blank lines, header on the first line) read by pandas, if installed.
 
-    Returns None when the file is not plain, pandas is missing, or any rule
-    is broken: the csv-module path then reads it and names the fault.
+    The path when pyarrow is missing.  Returns None when the file is not
+    plain, pandas is missing, or any rule is broken: the csv-module path
+    then reads it and names the fault.
     """
     try:
         import pandas as pd
@@ -702,19 +1066,14 @@ def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
         return None
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     cut = data.find(b"\n", start)
-    if cut < 0 or any(c in data for c in _ODD_BYTES[:6]) or (
-            not data.isascii() and any(c in data for c in _ODD_BYTES[6:])):
+    if cut < 0 or not _plain_bytes(data):
         return None
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
-    try:
-        first = data[start:cut].decode("utf-8").removesuffix("\r")
-        if not first.strip():
-            return None
-        header = next(csv.reader([first]))
-        columns = _header(header, carry, src)
-    except (UnicodeDecodeError, csv.Error, EventTableError):
-        return None  # the careful path names the first fault
+    plain = _plain_header(data[:cut + 1], carry, src)
+    if plain is None:
+        return None
+    header, columns = plain
     width = len(header)
     carried_names = tuple(n for n, _, k in columns if k == "carried")
     stop = len(data)
@@ -748,15 +1107,11 @@ def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
         if i in texts:
             if s.isna().any():
                 return None
-            if columns[i][1] == "ID":
-                codes, uniques = pd.factorize(s, sort=False)
-                cols[i] = _Coded(np.asarray(codes, dtype=np.intp), [str(u) for u in uniques])
-            else:
-                cols[i] = s.to_numpy(dtype=object)
+            codes, uniques = pd.factorize(s, sort=False)
+            cols[i] = _Coded(np.asarray(codes, dtype=np.intp), [str(u) for u in uniques])
         elif s.dtype.kind in "fiu":
             x = s.to_numpy(dtype=float)
-            blank = np.isnan(x)
-            cols[i] = _Parsed(x, blank, np.isinf(x))
+            cols[i] = _Parsed.dense(x, np.isnan(x), np.isinf(x))
         elif s.dtype.kind == "O" or str(s.dtype).startswith(("str", "string")):
             cols[i] = s.astype(object).where(s.notna(), None).tolist()
         else:
@@ -771,8 +1126,45 @@ def _read_csv_fast(path: str, carry, src: _Source) -> EventTable | None:
         return None
 
 
+def _read_parquet(path: str, carry, src: _Source) -> EventTable:
+    """A Parquet file, by the rules of a DataFrame's cells (null and NaN are blank); rows numbered from 1."""
+    pa = _pyarrow()
+    if pa is None:
+        raise EventTableError(f"{src.label}: reading Parquet needs pyarrow: pip install 'pkpd[tables]'")
+    import pyarrow.parquet as pq
+
+    if not os.path.exists(path):
+        raise EventTableError(f"{src.label}: no such file; got {show(path)}")
+    try:
+        table = pq.read_table(path, use_threads=True)
+    except (OSError, pa.ArrowException) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EventTableError(f"{src.label}: not a readable Parquet file ({reason}); got {show(path)}") from None
+    names = table.column_names
+    if not names:
+        raise _no_columns(src)
+    columns = _header(names, carry, src)
+    cols: list = [None] * len(names)
+    for i, (_, canon, kind) in enumerate(columns):
+        if canon in ("MDV", "DV"):
+            continue
+        column = table.column(i)
+        numeric = kind != "carried" and canon != "ID" and _is_number_type(column.type)
+        part = _Numbers(nan_blank=True) if numeric else _Cells()
+        try:
+            for chunk in column.chunks:
+                part.add(chunk)
+            cols[i] = part.parsed() if numeric else part.coded()
+        except TypeError:  # cells that cannot be hashed: one by one
+            cols[i] = column.to_pylist()
+    carried_names = tuple(nm for nm, _, k in columns if k == "carried")
+    arrays = table.columns
+    return _columnar(columns, cols, np.arange(1, table.num_rows + 1), src, carried_names,
+                     lambda i: [a[i].as_py() for a in arrays], text=False)
+
+
 def _read_csv(path: str, carry, src: _Source) -> EventTable:
-    fast = _read_csv_fast(path, carry, src)
+    fast = _read_csv_arrow(path, carry, src) if _pyarrow() is not None else _read_csv_fast(path, carry, src)
     if fast is not None:
         return fast
     try:

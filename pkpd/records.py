@@ -12,8 +12,9 @@ and CRCL in mL/min; parameters in the units of :mod:`pkpd.parameters`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence as _SequenceABC
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +25,45 @@ DOSABLE_CMTS = (1, 2, 3, 4, 5, 6)
 #: Compartment of each regimen route (docs/event-tables.md).
 ROUTE_CMT = {"oral_ir": 1, "oral_er": 1, "iv_bolus": 2, "iv_infusion": 2,
              "intrathecal_bolus": 5, "intrathecal_infusion": 5}
+
+
+class TextColumn(_SequenceABC):
+    """A read-only column of text kept as codes into its distinct cells.
+
+    A carried column of a large table holds few distinct values (an arm, a
+    site): ``codes[i]`` indexes ``texts``.  ``column[i]`` is a str,
+    ``column[a:b]`` a list of str, and ``np.asarray(column, dtype=object)``
+    every cell as an object array (built when asked for).
+    """
+
+    __slots__ = ("codes", "texts")
+
+    def __init__(self, codes, texts: Sequence[str]):
+        self.codes = np.asarray(codes)
+        if self.codes.dtype.kind not in "iu":
+            self.codes = self.codes.astype(np.intp)
+        self.texts = np.empty(len(texts), dtype=object)
+        self.texts[:] = list(texts)
+
+    def __len__(self) -> int:
+        return int(self.codes.size)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.texts[self.codes[i]].tolist()
+        return self.texts[self.codes[i]]  # an index: the str; an index array: an object array
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts[self.codes].tolist())
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a TextColumn's cells are built on request: an array needs a copy")
+        cells = self.texts[self.codes]
+        return cells if dtype is None or np.dtype(dtype) == object else cells.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"TextColumn(<{len(self)} cells, {self.texts.size} distinct>)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +140,7 @@ class Columns:
         Value in force at each record (last value carried forward, this
         row's own value included); NaN where the subject has none yet.
     carried : mapping of str to sequence of str
+        A :class:`TextColumn` when read from a file, a DataFrame or a mapping.
     """
 
     starts: np.ndarray
