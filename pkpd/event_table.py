@@ -637,6 +637,7 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
 
     # parameter and covariate columns: checked where written, last value carried forward within a subject
     values: dict[str, np.ndarray] = {}
+    written: dict[str, np.ndarray] = {}
     for _, canon, kind in columns:
         if kind not in ("cov", "param", "dosing"):
             continue
@@ -647,6 +648,8 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
             pos, x = p.where(good), x[good]
         fault.where(pos, ~_values_ok(canon, kind, x))
         values[canon] = _carry_forward(pos, x, starts, n)
+        if pos is not None:
+            written[canon] = pos
 
     # dose rows: their fields, checked
     dpos = np.flatnonzero((evid == DOSE) | (evid == RESET_DOSE))
@@ -696,7 +699,7 @@ def _columnar(columns: list[tuple[str, str, str]], cols: Sequence[Any], rownums:
     data = Columns(starts=np.append(starts, n), row=np.asarray(rownums, dtype=int), time=t,
                    evid=evid.astype(int), amt=on_doses(amt, 0.0, float), cmt=on_doses(cmt, 1, int),
                    rate=on_doses(rate, 0.0, float), ii=on_doses(ii, 0.0, float), addl=on_doses(addl, 0, int),
-                   ss=on_doses(ss, 0, int), values=values, carried=carried)
+                   ss=on_doses(ss, 0, int), values=values, carried=carried, written=written)
     ends = np.append(starts[1:], n)
     subjects = tuple(Subject(id_text[id_codes[a]], k + 1, data=data, span=(int(a), int(b)))
                      for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())))

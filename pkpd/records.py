@@ -141,6 +141,10 @@ class Columns:
         row's own value included); NaN where the subject has none yet.
     carried : mapping of str to sequence of str
         A :class:`TextColumn` when read from a file, a DataFrame or a mapping.
+    written : mapping of str to ndarray of int
+        For a value column, the rows where a value is written (ascending);
+        anywhere else its value is the previous row's (or a subject's
+        first).  Optional: a column without an entry may change on any row.
     """
 
     starts: np.ndarray
@@ -155,6 +159,7 @@ class Columns:
     ss: np.ndarray
     values: Mapping[str, np.ndarray] = field(default_factory=dict)
     carried: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    written: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time.size)

@@ -74,6 +74,8 @@ _ROW_KEYS = ("V_c", "V_lum", "V_csf", "Kd", "g", "tau", "EC50_cns", "n_cns", "WT
 _ALL_READOUTS = READOUTS + model.EXTRA_READOUTS
 #: Subjects per block when the readouts are computed (keeps the temporaries in cache).
 _SUBJECT_BLOCK = 256
+#: Most subjects integrated together (bounds the recorded states: 4 x outputs x subjects x 8 bytes).
+_BATCH_SUBJECTS = 4096
 
 
 @dataclass(frozen=True)
@@ -247,9 +249,10 @@ class _Outputs:
     """The readouts and covariates of the output rows, filled batch by batch as the states come."""
 
     def __init__(self, n_rows: int):
-        self.readouts = {name: np.full(n_rows, np.nan) for name in _ALL_READOUTS}
-        self.covariates = {"WT": np.full(n_rows, np.nan), "CRCL": np.full(n_rows, np.nan)}
+        self.readouts = {name: np.empty(n_rows) for name in _ALL_READOUTS}
+        self.covariates = {"WT": np.empty(n_rows), "CRCL": np.empty(n_rows)}
         self.n = n_rows
+        self.filled = 0  # rows put so far: every row exactly once (checked by simulate_table)
 
     def put(self, pos, states: Mapping[str, np.ndarray], ind: Mapping[str, np.ndarray]) -> None:
         """Rows ``pos`` (positions, or a slice) from states of one shape and parameters that broadcast to it.
@@ -257,6 +260,7 @@ class _Outputs:
         The states' elements, flattened in C order, are the rows of ``pos`` in order.
         """
         shape = np.shape(states[_READ_STATES[0]])
+        self.filled += int(np.prod(shape))
         for name in _ALL_READOUTS:
             self.readouts[name][pos] = np.broadcast_to(model.readout(name, states, ind), shape).reshape(-1)
         for column, key in (("WT", "WT"), ("CRCL", "CrCl")):
@@ -290,9 +294,12 @@ def _changes(data: Columns, same: np.ndarray) -> np.ndarray:
     changed = np.zeros(len(data), bool)
     for k in _EQUATION_KEYS:
         v = data.values.get(k)
-        if v is not None:
-            a, b = v[1:], v[:-1]
-            changed[1:] |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        if v is None:
+            continue
+        at = data.written.get(k)  # a value changes only where one is written (when the reader says where)
+        at = np.arange(1, len(data)) if at is None else at[at > 0]
+        a, b = v[at], v[at - 1]
+        changed[at] |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
     return changed & same
 
 
@@ -620,6 +627,11 @@ def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
     return out
 
 
+def _blocks(subjects: np.ndarray) -> list[np.ndarray]:
+    """``subjects`` in batches of at most :data:`_BATCH_SUBJECTS`, of near-equal sizes (none when empty)."""
+    return np.array_split(subjects, -(-subjects.size // _BATCH_SUBJECTS)) if subjects.size else []
+
+
 def simulate_table(table: EventTable, parameters: Parameters | None = None, *, max_step_h: float = 0.5,
                    engine: str | None = None) -> TableResult:
     """Simulate every subject of an event table; one output row per EVID 0 and 2 record.
@@ -684,12 +696,14 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     steady = np.zeros(len(subjects), bool)
     steady[subject_of[steady_first]] = True
     simple = np.flatnonzero(~cut & ~steady)
-    if simple.size:
-        _run_batch(data, simple, subject_of, out_rank, cache, outputs, how)
+    for block in _blocks(simple):
+        _run_batch(data, block, subject_of, out_rank, cache, outputs, how)
     from_ss = np.flatnonzero(~cut & steady)
     starts_at = data.time[data.starts[:-1][from_ss]]
     for t in np.unique(starts_at).tolist():  # one batch per start time
-        _run_batch(data, from_ss[starts_at == t], subject_of, out_rank, cache, outputs, how, steady=True)
+        same_start = from_ss[starts_at == t]
+        for block in _blocks(same_start):
+            _run_batch(data, block, subject_of, out_rank, cache, outputs, how, steady=True)
     segmented = []
     for k in np.flatnonzero(cut).tolist():
         a, b = int(data.starts[k]), int(data.starts[k + 1])
@@ -705,6 +719,8 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     for (_, _, _, changes), members in groups.items():
         _Group([m[0] for m in members], [m[1] for m in members], cache, outputs, how, changes,
                [slow_ss.get(m[0].number, {}) for m in members]).run()
+    if outputs.filled != outputs.n:
+        raise SolverError(f"internal: {outputs.filled} output rows computed for {outputs.n} in the table")
     return TableResult(
         subject_id=np.repeat(np.array([subj.id for subj in subjects], dtype=object), counts),
         number=np.repeat(np.array([subj.number for subj in subjects], dtype=int), counts),

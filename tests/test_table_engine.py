@@ -388,3 +388,20 @@ def test_the_compiled_engine_gives_the_numpy_results_on_an_event_table():
     b = simulate_table(t, params, engine="numba")
     for name in model.READOUTS:
         np.testing.assert_allclose(b.readouts[name], a.readouts[name], rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+def test_a_covariate_change_read_from_columns_cuts_as_one_built_from_records():
+    """The reader tells the engine where values are written; a change there must still cut a segment."""
+    from pkpd.event_table import read_event_table
+
+    times = [0.0, 0.0, 24.0, 48.0, 72.0, 96.0, 120.0]
+    cols = {"ID": [1] * 7, "TIME": times, "EVID": [1, 0, 0, 0, 0, 0, 0], "AMT": [20, None, None, None, None, None, None],
+            "II": [8, None, None, None, None, None, None], "ADDL": [20, None, None, None, None, None, None],
+            "CRCL": [90, None, None, 20, None, None, None], "WT": [70, None, None, None, None, None, None]}
+    read = simulate_table(read_event_table(cols))
+    recs = [rec(0, 0, 1, 20.0, ii=8.0, addl=20, CRCL=90.0, WT=70.0)]
+    recs += [rec(0, t, 0, CRCL=(20.0 if t >= 48 else 90.0), WT=70.0) for t in times[1:]]
+    built = simulate_table(table(recs))
+    np.testing.assert_allclose(read.readouts["plasma_mg_per_l"], built.readouts["plasma_mg_per_l"], rtol=1e-13)
+    unchanged = simulate_table(read_event_table({**cols, "CRCL": [90] + [None] * 6}))
+    assert read.readouts["plasma_mg_per_l"][-1] > 1.5 * unchanged.readouts["plasma_mg_per_l"][-1]
