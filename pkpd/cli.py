@@ -29,7 +29,7 @@ Simulate baclofen pharmacokinetics and GABA-B receptor pharmacodynamics
   python -m pkpd show NAME > my.toml   a built-in scenario, to edit
   python -m pkpd run my.toml           your own scenario file
   python -m pkpd parameters            every model parameter: unit, default, source
-  python -m pkpd run data.csv          an event table (NONMEM-style dataset)
+  python -m pkpd run data.csv          an event table (NONMEM-style dataset; .parquet too)
   python -m pkpd events NAME > e.csv   a scenario written as an event table
   python -m pkpd report NAME           one self-contained HTML page to share
   python -m pkpd taper --dose-mg 20 --every-h 8 --treatment-days 28
@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_event_table(ref: str | None) -> bool:
-    return ref is not None and ref.lower().endswith(".csv")
+    """A CSV file (the contract) or a Parquet file (the extension, needs pyarrow) is an event table."""
+    return ref is not None and ref.lower().endswith((".csv", ".parquet"))
 
 
 def _cmd_run_table(args) -> int:

@@ -66,3 +66,25 @@ def test_no_plot_writes_no_figure(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in out.iterdir()) == ["summary.csv", "table.csv"]
+
+
+def test_a_parquet_table_runs_to_the_same_table_csv_as_the_csv_file(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet input needs pyarrow (pip install 'pkpd[tables]')")
+    import pyarrow.csv as pc
+
+    path, _ = _write(tmp_path)
+    pq.write_table(pc.read_csv(path), tmp_path / "two.parquet")
+    outs = {}
+    for name in ("two.csv", "two.parquet"):
+        out = tmp_path / f"out-{name}"
+        res = subprocess.run([sys.executable, "-m", "pkpd", "run", name, "--out", str(out), "--no-plot"],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        outs[name] = (out / "table.csv").read_text()
+    assert outs["two.csv"] == outs["two.parquet"]
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pc.read_csv(path).set_column(1, "TIME", [[0.0] * 145 + [-1.0] + [0.5] * 146]), bad)
+    res = subprocess.run([sys.executable, "-m", "pkpd", "run", str(bad), "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and "row 146, TIME: must be >= 0 (h); got -1" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "bad").exists()
