@@ -13,8 +13,12 @@ coupled linear row (A_csf); states 1 and 2 are first-order adaptations to
 the drive ``I - I0``.
 
 Subjects are processed in blocks of :data:`BLOCK` in lockstep (the inner
-loops run over the subjects of a block, which LLVM vectorises), blocks in
-parallel with ``numba.prange``.
+loops run over the subjects of a block, which LLVM vectorises).  The kernel
+computes each block's propagators itself and writes the readouts asked for
+straight into the caller's arrays.  It is compiled serial and ``nogil``: a
+large batch runs on a second Python thread taking pieces of blocks in turn
+(:func:`threads_for`), a small one on the calling thread with no thread
+switch.
 
 numba is optional (``pip install 'pkpd[fast]'``).  Compiled code is cached
 on disk under :func:`cache_dir`, in a directory named by a fingerprint of
@@ -37,10 +41,12 @@ import numpy as np
 
 from . import model
 from .errors import ParameterError
-from .solver import SemiLinearSystem, check_finite, prepare
+from .solver import _TAYLOR_DEGREE, _TAYLOR_NORM, NonFiniteError, SemiLinearSystem, prepare
 
-#: Subjects integrated in lockstep by one thread.
+#: Subjects integrated in lockstep by one thread, for large batches and small ones
+#: (each value is one compiled specialisation of the kernel).
 BLOCK = 64
+SMALL_BLOCK = 8
 #: Subjects from which a second thread pays (standard problem, busy 2-core
 #: machine: 256 subjects 0.054 s serial vs 0.079 s on two threads; 1024
 #: subjects 0.24 s vs 0.13 s).
@@ -143,7 +149,8 @@ def cache_dir() -> pathlib.Path:
 def cache_is_warm() -> bool:
     """Whether a compiled kernel for this code is on disk (so loading it is cheap)."""
     d = cache_dir()
-    return d.is_dir() and any(d.rglob("_numba_kernel.kernel-*.nbi")) and any(d.rglob("_numba_kernel.kernel-*.nbc"))
+    return d.is_dir() and all(any(d.rglob(f"_numba_kernel.{k}-*.nbi")) and any(d.rglob(f"_numba_kernel.{k}-*.nbc"))
+                             for k in ("kernel", "kernel_small"))
 
 
 def _build():
@@ -158,7 +165,7 @@ def _build():
         mod = importlib.import_module("pkpd._numba_kernel")
     finally:
         config.CACHE_DIR = saved
-    return mod.kernel
+    return mod.KERNELS
 
 
 def get_kernel(notify: bool = True):
@@ -173,13 +180,116 @@ def get_kernel(notify: bool = True):
     return _kernel
 
 
+def lanes_for(n: int) -> int:
+    """Subjects per block: :data:`SMALL_BLOCK` for small batches (a single subject
+    costs one vector of lanes, not :data:`BLOCK`), :data:`BLOCK` otherwise."""
+    return SMALL_BLOCK if n < BLOCK else BLOCK
+
+
 def threads_for(n: int) -> int:
     """Threads for a batch of ``n`` subjects: one below :data:`THREAD_MIN_SUBJECTS`, else up to two."""
-    import numba
-
     if n < THREAD_MIN_SUBJECTS:
         return 1
-    return max(1, min(MAX_THREADS, numba.config.NUMBA_NUM_THREADS, n // BLOCK))
+    return max(1, min(MAX_THREADS, os.cpu_count() or 1, -(-n // BLOCK)))
+
+
+#: Readouts the kernel computes itself, by name (codes of :mod:`pkpd._numba_kernel`).
+READOUT_CODES = {
+    "plasma_mg_per_l": 0, "csf_mg_per_l": 1, "occupancy": 2, "receptor_density": 3, "adaptation": 4,
+    "inhibition": 5, "effect": 6, "excitability": 7, "cns_depression": 8, "lumbar_csf_mg_per_l": 9,
+    "biophase_mg_per_l": 10,
+}
+#: Per-subject values the readouts read besides :data:`pkpd.model.SLOW_PARAMETERS`.
+READOUT_PARAMETERS = ("V_c", "V_lum", "V_csf", "EC50_cns", "n_cns")
+#: Linear states the readouts read, in the kernel's order.
+READOUT_STATE_ORDER = (model.C, model.CSF, model.LUM, model.CNS)
+
+
+def readout_parameters(ind) -> np.ndarray:
+    """The values of :data:`READOUT_PARAMETERS`, shape (5, n)."""
+    return np.ascontiguousarray(np.stack([np.asarray(ind[k], float) for k in READOUT_PARAMETERS]))
+
+
+def _step_plan(nodes: np.ndarray):
+    """Distinct step lengths (shortest first), how each one's propagators are made, each step's index.
+
+    The same choices as :meth:`pkpd.solver._Propagators.get` called in the
+    order of :meth:`~pkpd.solver._Propagators.prepare`: a step whose half
+    is known (within ``_MAX_SQUARINGS`` successive squarings) is that half
+    squared, others are exponentials.
+    """
+    from .solver import _MAX_SQUARINGS, _Propagators
+
+    steps = np.diff(nodes)
+    keys = np.unique(np.round(steps, 12))
+    index = {float(h): i for i, h in enumerate(keys)}
+    depth: dict = {}
+    parent = np.full(keys.size, -1, np.int64)
+    for i, h in enumerate(keys):
+        key = _Propagators._key(float(h))
+        half = _Propagators._key(key / 2.0)
+        d = depth.get(half, _MAX_SQUARINGS) + 1
+        if half in depth and d <= _MAX_SQUARINGS:
+            parent[i] = index[half]
+        else:
+            d = 0
+        depth[key] = d
+    step_id = np.searchsorted(keys, np.round(steps, 12)).astype(np.int64)
+    return keys, parent, step_id, steps
+
+
+def _jumps_by_subject(jumps: dict, n: int):
+    """Jumps as arrays sorted by subject, then node (each block walks its own subjects)."""
+    if not jumps:
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    keys = sorted(jumps)
+    kk = np.concatenate([np.full(len(jumps[k][0]), k, np.int64) for k in keys])
+    rows = np.concatenate([np.asarray(jumps[k][0], np.int64) for k in keys])
+    subj = np.concatenate([np.asarray(jumps[k][1], np.int64) for k in keys])
+    amt = np.concatenate([np.asarray(jumps[k][2], float) for k in keys])
+    order = np.argsort(subj, kind="stable")  # node order kept within a subject
+    j_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(subj, minlength=n), out=j_ptr[1:])
+    return j_ptr, kk[order], rows[order], amt[order]
+
+
+def _offset(view: np.ndarray, base: np.ndarray) -> int:
+    return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+
+
+def _run_blocks(kernel, n_blocks: int, threads: int, args: tuple) -> None:
+    """Call the kernel on every block: serially, or on ``threads`` threads taking pieces in turn."""
+    if threads <= 1 or n_blocks < 2:
+        kernel(0, n_blocks, *args)
+        return
+    size = max(1, -(-n_blocks // (4 * threads)))  # small pieces: a busy core gets fewer of them
+    pieces = [(b, min(n_blocks, b + size)) for b in range(0, n_blocks, size)]
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        while True:
+            with lock:
+                if not pieces or errors:
+                    return
+                b0, b1 = pieces.pop(0)
+            try:
+                kernel(b0, b1, *args)  # releases the GIL (nogil)
+            except BaseException as exc:  # pragma: no cover - re-raised below
+                errors.append(exc)
+                return
+
+    helpers = [threading.Thread(target=work, daemon=True) for _ in range(threads - 1)]
+    for t in helpers:
+        t.start()
+    work()
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+_EMPTY3 = np.empty((0, 0, 0))
 
 
 def integrate(
@@ -198,72 +308,95 @@ def integrate(
     stats: dict | None = None,
     x0: np.ndarray | None = None,
     threads: int | None = None,
+    readouts=(),
+    readout_values: np.ndarray | None = None,
+    out_base: np.ndarray | None = None,
+    record_states: bool = True,
+    lanes: int | None = None,
 ):
     """As :func:`pkpd.solver.integrate` for the reference model, compiled.
 
     ``system.coefficients`` is not called: the slow part is the model's,
     with per-subject values ``slow_parameters`` (:func:`pkpd.model.slow_parameters`).
     ``threads`` overrides :func:`threads_for`.
-    """
-    import numba
 
+    ``readouts`` lists ``(name, columns, target)``: readout ``name`` (a key
+    of :data:`READOUT_CODES`) of every subject is written at each recorded
+    node ``r`` into ``target[:, columns[r]]`` (nothing where ``columns[r]``
+    is -1); ``target`` (n, T) is a C-ordered view into the 1-D array
+    ``out_base``, ``readout_values`` (:func:`readout_parameters`) gives the
+    values they read.  With ``record_states=False`` the states are not
+    recorded and ``(None, None)`` is returned.
+    """
     kernel = get_kernel()
     nl_full, _, n = system.B.shape
     if system.n_slow != len(model.SLOW_STATES) or tuple(system.coupled_rows) != model.COUPLED_STATES:
         raise ValueError("the compiled kernel integrates the reference model's slow part only")
-    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method)
+    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method,
+                  propagators=False)
     red = pre.system
     nl, m, _ = red.B.shape
     tab = pre.tableau
     stiffly = bool(tab.c[-1] == 1.0 and np.array_equal(tab.b, tab.a[-1]))
-    steps = np.diff(nodes)
-    keys = np.round(steps, 12)
-    distinct, step_id = np.unique(keys, return_inverse=True)
-    hs = np.empty(distinct.size)
-    r = len(red.coupled_rows)
-    full = np.empty((distinct.size, nl, nl + m, n))
-    stage = np.empty((distinct.size, 3, r, nl + m, n))
-    for s, hk in enumerate(distinct):
-        first = int(np.flatnonzero(keys == hk)[0])
-        hs[s] = steps[first]  # the numpy path uses each step's own length in the collocation
-        full[s], stage[s] = pre.props.get(float(steps[first]))
-    # jumps, sorted by subject then node (each block walks its own subjects)
-    if pre.jumps:
-        kk = np.concatenate([np.full(len(v[0]), k, np.int64) for k, v in pre.jumps.items()])
-        rows = np.concatenate([np.asarray(v[0], np.int64) for v in pre.jumps.values()])
-        subj = np.concatenate([np.asarray(v[1], np.int64) for v in pre.jumps.values()])
-        amt = np.concatenate([np.asarray(v[2], float) for v in pre.jumps.values()])
-        order = np.lexsort((kk, subj))
-        kk, rows, subj, amt = kk[order], rows[order], subj[order], amt[order]
-        j_ptr = np.searchsorted(subj, np.arange(n + 1)).astype(np.int64)
-    else:
-        kk = rows = np.zeros(0, np.int64)
-        amt = np.zeros(0)
-        j_ptr = np.zeros(n + 1, np.int64)
+    keys, parent, step_id, steps = _step_plan(np.asarray(nodes, float))
+    gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
+    coupled = red.coupled_rows[0] if red.coupled_rows else -1
+    j_ptr, kk, rows, amt = _jumps_by_subject(pre.jumps, n)
+    jump_at = np.zeros(len(nodes) + 1, np.bool_)
+    jump_at[list(pre.jumps)] = True
     in_node = np.array(sorted(pre.inputs), np.int64)
     in_val = np.ascontiguousarray(np.stack([pre.inputs[k] for k in in_node]) if in_node.size
                                   else np.zeros((0, m, n)), dtype=float)
+    record_index = np.asarray(record_index, np.int64)
     n_rec = len(record_index)
-    x_rec = np.empty((len(record_rows), n_rec, n)) if x_out is None else x_out
-    y_rec = np.empty((len(model.SLOW_STATES), n_rec, n)) if y_out is None else y_out
-    dead = [j for j in range(len(record_rows)) if j not in pre.live]
-    x_rec[dead] = 0.0
     if not np.all(np.diff(record_index) >= 0):
         raise ValueError("record_index must be increasing")
-    if threads is None:
-        threads = threads_for(n)
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        with np.errstate(all="ignore"):
-            kernel(step_id.astype(np.int64), hs, full, stage, j_ptr, kk, rows, amt, in_node, in_val,
-                   np.asarray(record_index, np.int64), np.asarray(pre.rec_rows, np.int64),
-                   np.asarray(pre.live, np.int64), np.ascontiguousarray(pre.z0),
-                   np.ascontiguousarray(y0, dtype=float), np.ascontiguousarray(slow_parameters, dtype=float),
-                   np.ascontiguousarray(tab.a), np.ascontiguousarray(tab.b), stiffly, x_rec, y_rec, BLOCK)
-    finally:
-        numba.set_num_threads(before)
+    given = (x_out, y_out)
+    if record_states:
+        if x_out is None or not x_out.flags.c_contiguous:
+            x_out = np.empty((len(record_rows), n_rec, n))
+        if y_out is None or not y_out.flags.c_contiguous:
+            y_out = np.empty((len(model.SLOW_STATES), n_rec, n))
+        x_out[[j for j in range(len(record_rows)) if j not in pre.live]] = 0.0
+        xk, yk = x_out, y_out
+    else:
+        xk = yk = _EMPTY3
+    position = {state: j for j, state in enumerate(pre.keep)}
+    ro_states = np.array([position.get(s, -1) for s in READOUT_STATE_ORDER], np.int64)
+    if readouts:
+        ro_code = np.array([READOUT_CODES[name] for name, _, _ in readouts], np.int64)
+        rec_col = np.ascontiguousarray(np.stack([np.asarray(cols, np.int64) for _, cols, _ in readouts]))
+        for _, _, target in readouts:
+            if target.shape[0] != n or target.strides[1] != 8 or not np.may_share_memory(target, out_base):
+                raise ValueError("readout targets must be (n, T) row-major views of out_base")
+        slot_off = np.array([_offset(t, out_base) for _, _, t in readouts], np.int64)
+        slot_stride = np.array([t.strides[0] // 8 for _, _, t in readouts], np.int64)
+        rvals = np.ascontiguousarray(readout_values, dtype=float)
+        base = out_base
+    else:
+        ro_code = slot_off = slot_stride = np.zeros(0, np.int64)
+        rec_col = np.zeros((0, n_rec), np.int64)
+        rvals = np.zeros((len(READOUT_PARAMETERS), n))
+        base = np.zeros(0)
+    bad = np.zeros(n, np.bool_)
+    lanes = lanes_for(n) if lanes is None else int(lanes)
+    n_blocks = -(-n // lanes)
+    args = (np.ascontiguousarray(red.A, dtype=float), np.ascontiguousarray(red.B, dtype=float),
+            keys, parent, gaps, int(coupled), step_id, steps, jump_at, j_ptr, kk, rows, amt, in_node, in_val,
+            record_index, np.ascontiguousarray(pre.z0), np.ascontiguousarray(y0, dtype=float),
+            np.ascontiguousarray(slow_parameters, dtype=float), np.ascontiguousarray(tab.a),
+            np.ascontiguousarray(tab.b), stiffly, np.asarray(pre.rec_rows, np.int64),
+            np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
+            rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
+    with np.errstate(all="ignore"):
+        _run_blocks(kernel[lanes], n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:
-        stats["exponentials"] = len(pre.props._raw)
-    check_finite(x_rec, y_rec)
-    return x_rec, y_rec
+        stats["exponentials"] = int(keys.size)
+    if bad.any():
+        raise NonFiniteError(np.flatnonzero(bad))
+    if not record_states:
+        return None, None
+    for mine, theirs in zip((x_out, y_out), given):
+        if theirs is not None and theirs is not mine:
+            theirs[...] = mine
+    return (given[0] if given[0] is not None else x_out), (given[1] if given[1] is not None else y_out)
