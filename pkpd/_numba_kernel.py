@@ -126,6 +126,8 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 # states, the per-subject values (pkpd.model.SLOW_PARAMETERS), a finite check.
 W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
 W_ROWS = 17
+# Records whose readouts are kept before being written out, subject by subject.
+R_BUF = 16
 
 
 def _blocks(b_start, b_stop,
@@ -179,7 +181,7 @@ def _blocks(b_start, b_stop,
     znew = np.empty((nl, L))
     cur = np.empty(L, np.int64)
     src = np.empty(L, np.int64)
-    val = np.empty(L)
+    val = np.empty((n_ro, R_BUF, L))  # readouts of the last records, written out together
     for bi in range(b_start, b_stop):
         j0 = bi * L
         nb = min(n, j0 + L) - j0
@@ -258,6 +260,7 @@ def _blocks(b_start, b_stop,
             w[W_BAD * L + j] = 0.0
         ip = 0
         rp = 0
+        r_first = 0  # first record not yet written out
         for k in range(n_steps + 1):
             if jump_at[k]:
                 for j in range(nb):  # jumps, in node order per subject
@@ -274,8 +277,11 @@ def _blocks(b_start, b_stop,
                 ip += 1
             while rp < n_rec and rec_index[rp] == k:
                 _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
-                        ro_code, ro_states, rl, out, slot_off, slot_stride, rec_col, n_ro, val)
+                        ro_code, ro_states, rl, val[:, rp - r_first], rec_col, n_ro)
                 rp += 1
+                if rp - r_first == R_BUF or rp == n_rec:
+                    _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro)
+                    r_first = rp
             if k == n_steps:
                 break
             s = step_id[k]
@@ -350,7 +356,7 @@ def _state(z, row, j):
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
-            ro_code, ro_states, rl, out, slot_off, slot_stride, rec_col, n_ro, val):
+            ro_code, ro_states, rl, vals, rec_col, n_ro):
     # finite check on the states a run records (as pkpd.solver.check_finite):
     # a NaN or inf times 0 is NaN, and the sum stays NaN
     for r in range(rec_src.shape[0]):
@@ -376,6 +382,7 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
         if col < 0:
             continue
         code = ro_code[q]
+        val = vals[q]
         if code == PLASMA:
             for j in range(L):
                 val[j] = _state(z, r_c, j) / rl[R_VC, j]
@@ -414,10 +421,19 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
                     val[j] = (inh - i0) - adaptation
                 else:
                     val[j] = (1.0 - inh + adaptation) / (1.0 - i0)
-        base = slot_off[q] + col
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _flush(r0, r1, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro):
+    # records r0 .. r1 - 1 of each subject, consecutive in its row of out
+    for q in range(n_ro):
         stride = slot_stride[q]
         for j in range(nb):
-            out[base + (j0 + j) * stride] = val[j]
+            base = slot_off[q] + (j0 + j) * stride
+            for r in range(r0, r1):
+                col = rec_col[q, r]
+                if col >= 0:
+                    out[base + col] = val[q, r - r0, j]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -463,8 +479,10 @@ def _specialise(lanes: int, name: str):
 
 
 LANES = 64
-#: Blocks of 64 subjects (large batches) and of 8, one vector (small ones).
+#: Blocks of 64 subjects (large batches), of 8, one vector (small ones), and of
+#: one subject (plain scalar code: a slider moving one subject).
 kernel = _specialise(64, "kernel")
 kernel_small = _specialise(8, "kernel_small")
+kernel_one = _specialise(1, "kernel_one")
 #: The entry point for each number of lanes.
-KERNELS = {64: kernel, 8: kernel_small}
+KERNELS = {64: kernel, 8: kernel_small, 1: kernel_one}

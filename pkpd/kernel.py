@@ -47,6 +47,8 @@ from .solver import _TAYLOR_DEGREE, _TAYLOR_NORM, NonFiniteError, SemiLinearSyst
 #: (each value is one compiled specialisation of the kernel).
 BLOCK = 64
 SMALL_BLOCK = 8
+#: Below this many subjects each is integrated alone (scalar code).
+SCALAR_BELOW = 4
 #: Subjects from which a second thread pays (standard problem, busy 2-core
 #: machine: 256 subjects 0.054 s serial vs 0.079 s on two threads; 1024
 #: subjects 0.24 s vs 0.13 s).
@@ -150,7 +152,7 @@ def cache_is_warm() -> bool:
     """Whether a compiled kernel for this code is on disk (so loading it is cheap)."""
     d = cache_dir()
     return d.is_dir() and all(any(d.rglob(f"_numba_kernel.{k}-*.nbi")) and any(d.rglob(f"_numba_kernel.{k}-*.nbc"))
-                             for k in ("kernel", "kernel_small"))
+                             for k in ("kernel", "kernel_small", "kernel_one"))
 
 
 def _build():
@@ -181,9 +183,10 @@ def get_kernel(notify: bool = True):
 
 
 def lanes_for(n: int) -> int:
-    """Subjects per block: :data:`SMALL_BLOCK` for small batches (a single subject
-    costs one vector of lanes, not :data:`BLOCK`), :data:`BLOCK` otherwise."""
-    return SMALL_BLOCK if n < BLOCK else BLOCK
+    """Subjects per block: 1 below :data:`SCALAR_BELOW` subjects (scalar code: a
+    subject alone costs no padding lanes), :data:`SMALL_BLOCK` below :data:`BLOCK`,
+    :data:`BLOCK` otherwise."""
+    return 1 if n < SCALAR_BELOW else SMALL_BLOCK if n < BLOCK else BLOCK
 
 
 def threads_for(n: int) -> int:
@@ -210,7 +213,21 @@ def readout_parameters(ind) -> np.ndarray:
     return np.ascontiguousarray(np.stack([np.asarray(ind[k], float) for k in READOUT_PARAMETERS]))
 
 
+_plans: dict = {}
+
+
 def _step_plan(nodes: np.ndarray):
+    """:func:`_make_step_plan`, remembered for the last few grids (a slider re-runs one grid)."""
+    key = nodes.tobytes()
+    hit = _plans.get(key)
+    if hit is None:
+        if len(_plans) >= 8:
+            _plans.pop(next(iter(_plans)))
+        hit = _plans[key] = _make_step_plan(nodes)
+    return hit
+
+
+def _make_step_plan(nodes: np.ndarray):
     """Distinct step lengths (shortest first), how each one's propagators are made, each step's index.
 
     The same choices as :meth:`pkpd.solver._Propagators.get` called in the
@@ -238,19 +255,50 @@ def _step_plan(nodes: np.ndarray):
     return keys, parent, step_id, steps
 
 
-def _jumps_by_subject(jumps: dict, n: int):
-    """Jumps as arrays sorted by subject, then node (each block walks its own subjects)."""
-    if not jumps:
-        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    keys = sorted(jumps)
-    kk = np.concatenate([np.full(len(jumps[k][0]), k, np.int64) for k in keys])
-    rows = np.concatenate([np.asarray(jumps[k][0], np.int64) for k in keys])
-    subj = np.concatenate([np.asarray(jumps[k][1], np.int64) for k in keys])
-    amt = np.concatenate([np.asarray(jumps[k][2], float) for k in keys])
-    order = np.argsort(subj, kind="stable")  # node order kept within a subject
+def flat_jumps(schedule, nodes: np.ndarray) -> tuple:
+    """A schedule's boluses as flat arrays ``(subject, row, node, amount)`` for :func:`integrate`.
+
+    The same placement on the node grid as :meth:`pkpd.events.Schedule.solver_input`
+    (``node_of``), without grouping by node (the kernel walks each subject's own).
+    """
+    from .solver import node_of
+
+    at = node_of(nodes, schedule.bolus_time).astype(np.int64)
+    return (np.asarray(schedule.bolus_subject, np.int64), np.asarray(schedule.bolus_state, np.int64), at,
+            np.asarray(schedule.bolus_amount, float))
+
+
+def _jumps_by_subject(jumps, keep, nl_full: int, n: int):
+    """Jumps as arrays sorted by subject, then node (each block walks its own subjects).
+
+    ``jumps`` is the solver's mapping (node -> (rows, subjects, amounts)) or
+    :func:`flat_jumps`; rows are renumbered to the kept states (``keep``), jumps
+    into dropped states are dropped.
+    """
+    if isinstance(jumps, tuple):
+        subj, rows, kk, amt = jumps
+    elif jumps:
+        keys = sorted(jumps)
+        kk = np.concatenate([np.full(len(jumps[k][0]), k, np.int64) for k in keys])
+        rows = np.concatenate([np.asarray(jumps[k][0], np.int64) for k in keys])
+        subj = np.concatenate([np.asarray(jumps[k][1], np.int64) for k in keys])
+        amt = np.concatenate([np.asarray(jumps[k][2], float) for k in keys])
+    else:
+        subj = rows = kk = np.zeros(0, np.int64)
+        amt = np.zeros(0)
+    new_row = np.full(nl_full, -1, np.int64)
+    new_row[keep] = np.arange(len(keep))
+    rows = new_row[rows]
+    if rows.size and rows.min() < 0:
+        sel = rows >= 0
+        subj, rows, kk, amt = subj[sel], rows[sel], kk[sel], amt[sel]
+    key = subj * (int(kk.max(initial=0)) + 1) + kk
+    if key.size > 1 and not np.all(key[1:] >= key[:-1]):  # already in order for one regimen and route
+        order = np.argsort(key, kind="stable")  # same-node jumps keep their order
+        subj, rows, kk, amt = subj[order], rows[order], kk[order], amt[order]
     j_ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(subj, minlength=n), out=j_ptr[1:])
-    return j_ptr, kk[order], rows[order], amt[order]
+    return j_ptr, kk, rows, amt
 
 
 def _offset(view: np.ndarray, base: np.ndarray) -> int:
@@ -316,6 +364,7 @@ def integrate(
 ):
     """As :func:`pkpd.solver.integrate` for the reference model, compiled.
 
+    ``jumps`` may also be :func:`flat_jumps` (cheaper to build).
     ``system.coefficients`` is not called: the slow part is the model's,
     with per-subject values ``slow_parameters`` (:func:`pkpd.model.slow_parameters`).
     ``threads`` overrides :func:`threads_for`.
@@ -332,7 +381,12 @@ def integrate(
     nl_full, _, n = system.B.shape
     if system.n_slow != len(model.SLOW_STATES) or tuple(system.coupled_rows) != model.COUPLED_STATES:
         raise ValueError("the compiled kernel integrates the reference model's slow part only")
-    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method,
+    if isinstance(jumps, tuple):  # flat_jumps: prepare needs only the rows they reach
+        reached = np.unique(jumps[1])
+        pre_jumps = {0: (reached, np.zeros(reached.size, np.int64), np.ones(reached.size))} if reached.size else {}
+    else:
+        pre_jumps = jumps
+    pre = prepare(system, nodes, jumps=pre_jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method,
                   propagators=False)
     red = pre.system
     nl, m, _ = red.B.shape
@@ -341,9 +395,9 @@ def integrate(
     keys, parent, step_id, steps = _step_plan(np.asarray(nodes, float))
     gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
     coupled = red.coupled_rows[0] if red.coupled_rows else -1
-    j_ptr, kk, rows, amt = _jumps_by_subject(pre.jumps, n)
+    j_ptr, kk, rows, amt = _jumps_by_subject(jumps, pre.keep, nl_full, n)
     jump_at = np.zeros(len(nodes) + 1, np.bool_)
-    jump_at[list(pre.jumps)] = True
+    jump_at[kk] = True
     in_node = np.array(sorted(pre.inputs), np.int64)
     in_val = np.ascontiguousarray(np.stack([pre.inputs[k] for k in in_node]) if in_node.size
                                   else np.zeros((0, m, n)), dtype=float)

@@ -18,6 +18,7 @@ come back on the grids.  Other chunks take the direct path below.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -501,6 +502,10 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
     )
 
 
+_NO_BOLUS = {k: np.zeros(0, int if k in ("bolus_subject", "bolus_state") else float)
+             for k in ("bolus_subject", "bolus_state", "bolus_time", "bolus_amount")}
+
+
 def _allocate_outputs(plan: _Plan, n: int) -> dict:
     """Every grid's readout arrays (n, T) for ``n`` subjects, views into one buffer (key ``None``)."""
     sizes = [(g, r, grid.times_h.size) for g, grid in plan.save.grids.items() for r in grid.readouts]
@@ -543,7 +548,11 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
     record_rows = tuple(range(A.shape[0])) if plan.amounts else tuple(
         i for i, s in enumerate(model.LINEAR_STATES) if s in needed
     )
-    jumps, inputs = schedule.solver_input(plan.nodes, node_of)
+    if plan.engine == "numba":  # boluses as flat arrays: the kernel walks each subject's own
+        jumps = kernel.flat_jumps(schedule, plan.nodes)
+        _, inputs = dataclasses.replace(schedule, **_NO_BOLUS).solver_input(plan.nodes, node_of)
+    else:
+        jumps, inputs = schedule.solver_input(plan.nodes, node_of)
     memo: dict = {}  # the solver asks for slow states 0, 1, 2 in order at each step
     system = SemiLinearSystem(
         A=A, B=B, n_slow=len(model.SLOW_STATES),
