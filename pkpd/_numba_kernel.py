@@ -24,12 +24,14 @@ from numba.extending import register_jitable
 
 from . import model
 
-#: LLVM fast-math flags: reassociation and reciprocals, but NaN and inf keep
-#: their meaning (a non-finite solution must still be detected).  Every
-#: function is compiled with ``error_model="numpy"``: a division by zero gives
-#: inf or NaN (caught by the finite check) instead of Python's test before
-#: each division, which stops LLVM from vectorising the subject loops.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#: LLVM fast-math flags: none.  The lane loops have no reductions, so they
+#: vectorise without reassociation, and plain IEEE arithmetic gives every
+#: subject the same bits whatever the block width (1, 8 or 64 lanes) and so
+#: whatever the chunk size.  Every function is compiled with
+#: ``error_model="numpy"``: a division by zero gives inf or NaN (caught by the
+#: finite check) instead of Python's test before each division, which stops
+#: LLVM from vectorising the subject loops.
+FASTMATH = False
 
 # The model's own functions, callable from compiled code (and from one
 # another: receptor_loss_coefficients calls occupancy_of).
