@@ -56,11 +56,14 @@ THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
 MAX_THREADS = 2
 #: The line printed on standard error before a first compile.
-COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 15 s of CPU); later runs load it from the cache"
+COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 8 s of CPU); later runs load it from the cache"
+#: Entry points of :mod:`pkpd._numba_kernel` by lanes (each compiled, and cached, on first use).
+ENTRY_POINTS = {64: "kernel", 8: "kernel_small", 1: "kernel_one"}
 
 _FAST_EXTRA = "pip install 'pkpd[fast]'"
 _lock = threading.Lock()
 _kernel = None
+_announced: set = set()
 
 
 #: The engines :func:`choose` accepts (``engine=`` and ``$PKPD_ENGINE``).
@@ -74,9 +77,15 @@ DISABLE_VARIABLE = "PKPD_DISABLE_NUMBA"
 #: compile (about 15 s of CPU measured, against about 3e-7 s per subject-node
 #: for numpy).
 AUTO_COMPILE_WORK = 5e7
-#: Work from which "auto" loads a cached kernel (about 0.3-0.5 s with numba's
+#: Work from which "auto" loads a cached kernel (about 0.1 s with numba's
 #: import, against about 5e-7 s per subject-node for numpy on small batches).
 AUTO_LOAD_WORK = 1e6
+#: Integration nodes from which "auto" loads a cached kernel whatever the
+#: number of subjects: numpy pays about 2.5e-4 s per node on a small batch
+#: (its per-step dispatch), so a notebook slider's run (3 to 60 days, 0.1 to
+#: 0.45 s in numpy) pays for the load (about 0.1 s) at once and every later
+#: move takes milliseconds.
+AUTO_LOAD_NODES = 300
 
 
 def available() -> bool:
@@ -95,7 +104,7 @@ def loaded() -> bool:
     return _kernel is not None
 
 
-def choose(engine: str | None, work: float) -> str:
+def choose(engine: str | None, work: float, nodes: int = 0) -> str:
     """The engine to run: ``"numpy"`` or ``"numba"``.
 
     ``engine`` is ``"numpy"`` (the reference), ``"numba"`` (the compiled
@@ -103,8 +112,9 @@ def choose(engine: str | None, work: float) -> str:
     ``$PKPD_ENGINE`` (default ``"auto"``).  ``"auto"`` takes numba when it is
     importable and either this process has loaded the kernel, the on-disk
     cache is warm and ``work`` (subjects x nodes) is at least
-    :data:`AUTO_LOAD_WORK`, or ``work`` is at least :data:`AUTO_COMPILE_WORK`
-    (enough to pay for a first compile); numpy otherwise.
+    :data:`AUTO_LOAD_WORK` or ``nodes`` at least :data:`AUTO_LOAD_NODES`, or
+    ``work`` is at least :data:`AUTO_COMPILE_WORK` (enough to pay for a first
+    compile); numpy otherwise.
     """
     where = "engine"
     if engine is None:
@@ -118,7 +128,9 @@ def choose(engine: str | None, work: float) -> str:
         return "numba"
     if not available():
         return "numpy"
-    if loaded() or work >= AUTO_COMPILE_WORK or (work >= AUTO_LOAD_WORK and cache_is_warm()):
+    lanes = lanes_for(max(1, round(work / nodes))) if nodes else None
+    if loaded() or work >= AUTO_COMPILE_WORK or (
+            (work >= AUTO_LOAD_WORK or nodes >= AUTO_LOAD_NODES) and cache_is_warm(lanes)):
         return "numba"
     return "numpy"
 
@@ -148,11 +160,13 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / f"numba-{fingerprint()}"
 
 
-def cache_is_warm() -> bool:
-    """Whether a compiled kernel for this code is on disk (so loading it is cheap)."""
+def cache_is_warm(lanes: int | None = None) -> bool:
+    """Whether the compiled kernel for this code is on disk (so loading it is cheap):
+    the entry point for ``lanes`` (see :func:`lanes_for`), or all of them."""
     d = cache_dir()
+    names = ENTRY_POINTS.values() if lanes is None else (ENTRY_POINTS[lanes],)
     return d.is_dir() and all(any(d.rglob(f"_numba_kernel.{k}-*.nbi")) and any(d.rglob(f"_numba_kernel.{k}-*.nbc"))
-                             for k in ("kernel", "kernel_small", "kernel_one"))
+                             for k in names)
 
 
 def _build():
@@ -178,6 +192,7 @@ def get_kernel(notify: bool = True):
         if _kernel is None:
             if notify and not cache_is_warm():
                 print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+                _announced.add("all")
             _kernel = _build()
     return _kernel
 
@@ -442,8 +457,12 @@ def integrate(
             np.ascontiguousarray(tab.b), stiffly, np.asarray(pre.rec_rows, np.int64),
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
+    entry = kernel[lanes]
+    if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
+        print(COMPILE_NOTICE, file=sys.stderr, flush=True)  # this entry point's first compile
+        _announced.add(lanes)
     with np.errstate(all="ignore"):
-        _run_blocks(kernel[lanes], n_blocks, threads_for(n) if threads is None else int(threads), args)
+        _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:
         stats["exponentials"] = int(keys.size)
     if bad.any():

@@ -362,7 +362,7 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold
         times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
     )
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
-    engine = kernel.choose(engine, float(n) * nodes.size)
+    engine = kernel.choose(engine, float(n) * nodes.size, nodes.size)
     return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h, engine)
 
 

@@ -228,13 +228,17 @@ def test_disable_variable_falls_back_to_numpy(monkeypatch):
 def test_engine_choice(monkeypatch):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "loaded", lambda: False)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     assert kernel.choose("numpy", 1e12) == "numpy"
     assert kernel.choose("auto", 10.0) == "numpy"  # too small to pay for a compile
     assert kernel.choose("auto", kernel.AUTO_COMPILE_WORK) == "numba"
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     assert kernel.choose("auto", kernel.AUTO_LOAD_WORK) == "numba"
     assert kernel.choose("auto", 10.0) == "numpy"
+    assert kernel.choose("auto", 10.0, kernel.AUTO_LOAD_NODES) == "numba"  # a long run of one subject
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
+    assert kernel.choose("auto", 10.0, kernel.AUTO_LOAD_NODES) == "numpy"  # never a compile for it
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     monkeypatch.setenv(kernel.ENGINE_VARIABLE, "numpy")
     assert kernel.choose(None, 1e12) == "numpy"
     monkeypatch.setenv(kernel.ENGINE_VARIABLE, "fortran")
@@ -247,13 +251,13 @@ def test_engine_choice(monkeypatch):
 def test_compile_notice_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "_kernel", None)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     monkeypatch.setattr(kernel, "_build", lambda: "compiled")
     assert kernel.get_kernel() == "compiled"
     err = capsys.readouterr().err
     assert err.strip() == kernel.COMPILE_NOTICE
     monkeypatch.setattr(kernel, "_kernel", None)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     kernel.get_kernel()
     assert capsys.readouterr().err == ""
 
