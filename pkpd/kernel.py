@@ -1,16 +1,21 @@
 """The compiled engine: the solver's step loop as one numba kernel.
 
-Same algorithm and same prepared inputs as :func:`pkpd.solver.integrate`
-(the numpy reference): exact linear part by the per-subject propagators of
-:func:`pkpd.solver.prepare`, 3-stage collocation of the slow part solved
-exactly by Cramer's rule.  The slow part's equations are not transcribed
-here: the kernel compiles the elementwise functions of :mod:`pkpd.model`
-(``kd_units``, ``receptor_loss_coefficients``, ``inhibition_of``,
+Same algorithm as :func:`pkpd.solver.integrate` (the numpy reference), on
+the system reduced by :func:`pkpd.solver.prepare`: exact linear part by
+per-subject propagators (computed in the kernel with the same Taylor
+scaling-and-squaring as :func:`pkpd.solver.expm_batch` and the same
+squaring of half steps as :class:`pkpd.solver._Propagators`), 3-stage
+collocation of the slow part solved exactly by Cramer's rule.  The slow
+part's equations are not transcribed here: the kernel compiles the
+elementwise functions of :mod:`pkpd.model` (``kd_units``,
+``receptor_loss_coefficients``, ``inhibition_of``, ``occupancy_of``,
 ``adaptation_coefficients``) and reads per-subject values from
 :func:`pkpd.model.slow_parameters`.  What this module does encode is the
 model's *structure*: slow state 0 is receptor loss, read from the one
 coupled linear row (A_csf); states 1 and 2 are first-order adaptations to
-the drive ``I - I0``.
+the drive ``I - I0``; and the readouts of :func:`pkpd.model.readout`
+(:data:`READOUT_CODES`), computed at the recorded nodes so that no state
+history is stored (tests/test_kernel.py compares every readout with numpy).
 
 Subjects are processed in blocks of :data:`BLOCK` in lockstep (the inner
 loops run over the subjects of a block, which LLVM vectorises).  The kernel
@@ -49,9 +54,11 @@ BLOCK = 64
 SMALL_BLOCK = 8
 #: Below this many subjects each is integrated alone (scalar code).
 SCALAR_BELOW = 4
-#: Subjects from which a second thread pays (standard problem, busy 2-core
-#: machine: 256 subjects 0.054 s serial vs 0.079 s on two threads; 1024
-#: subjects 0.24 s vs 0.13 s).
+#: Subjects from which a second thread pays (standard problem, 2-core machine
+#: with another process busy, ``python -m benchmarks.kernel_goals threads``:
+#: 256 subjects 12.9 ms on one thread vs 11.8 ms on two, 512 subjects 21 ms
+#: vs 13 ms, 10,000 subjects 0.40 s vs 0.23 s).  Threads take pieces of
+#: blocks in turn, so a busy core slows the run no more than one thread would.
 THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
 MAX_THREADS = 2
