@@ -55,8 +55,9 @@ kd = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.k
 # Readout codes (pkpd.kernel.READOUT_CODES maps names to these).
 PLASMA, CSF, OCCUPANCY, DENSITY, ADAPTATION, INHIBITION, EFFECT, EXCITABILITY, CNS_DEPRESSION, LUMBAR, \
     BIOPHASE = range(11)
-# Rows of the per-subject readout values (pkpd.kernel.READOUT_PARAMETERS).
-R_VC, R_VLUM, R_VCSF, R_EC50, R_NCNS = range(5)
+# Rows of the per-subject readout values (pkpd.kernel.READOUT_PARAMETERS: reciprocals
+# where a readout divides, so that a record costs fewer divisions).
+R_VC, R_VLUM, R_VCSF, R_EC50, R_NCNS, R_EXC = range(6)
 # Linear states a readout reads, positions in the state map (pkpd.kernel.READOUT_STATE_ORDER).
 S_C, S_CSF, S_LUM, S_CNS = range(4)
 
@@ -387,16 +388,16 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
         val = vals[q]
         if code == PLASMA:
             for j in range(L):
-                val[j] = _state(z, r_c, j) / rl[R_VC, j]
+                val[j] = _state(z, r_c, j) * rl[R_VC, j]
         elif code == LUMBAR:
             for j in range(L):
-                val[j] = _state(z, r_lum, j) / rl[R_VLUM, j]
+                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j]
         elif code == BIOPHASE:
             for j in range(L):
-                val[j] = _state(z, r_csf, j) / rl[R_VCSF, j]
+                val[j] = _state(z, r_csf, j) * rl[R_VCSF, j]
         elif code == CSF:
             for j in range(L):
-                val[j] = _state(z, r_lum, j) / rl[R_VLUM, j] + _state(z, r_csf, j) / rl[R_VCSF, j]
+                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j] + _state(z, r_csf, j) * rl[R_VCSF, j]
         elif code == OCCUPANCY:
             for j in range(L):
                 val[j] = occ(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[(W_P + 1) * L + j])
@@ -422,7 +423,7 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
                 elif code == EFFECT:
                     val[j] = (inh - i0) - adaptation
                 else:
-                    val[j] = (1.0 - inh + adaptation) / (1.0 - i0)
+                    val[j] = (1.0 - inh + adaptation) * rl[R_EXC, j]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")

@@ -224,15 +224,21 @@ READOUT_CODES = {
     "inhibition": 5, "effect": 6, "excitability": 7, "cns_depression": 8, "lumbar_csf_mg_per_l": 9,
     "biophase_mg_per_l": 10,
 }
-#: Per-subject values the readouts read besides :data:`pkpd.model.SLOW_PARAMETERS`.
-READOUT_PARAMETERS = ("V_c", "V_lum", "V_csf", "EC50_cns", "n_cns")
+#: Per-subject values the readouts read besides :data:`pkpd.model.SLOW_PARAMETERS`
+#: (reciprocals of what :func:`pkpd.model.readout` divides by: a multiplication
+#: per record instead of a division, within an ulp of numpy's).
+READOUT_PARAMETERS = ("1/V_c", "1/V_lum", "1/V_csf", "EC50_cns", "n_cns", "1/(1-I0)")
 #: Linear states the readouts read, in the kernel's order.
 READOUT_STATE_ORDER = (model.C, model.CSF, model.LUM, model.CNS)
 
 
 def readout_parameters(ind) -> np.ndarray:
-    """The values of :data:`READOUT_PARAMETERS`, shape (5, n)."""
-    return np.ascontiguousarray(np.stack([np.asarray(ind[k], float) for k in READOUT_PARAMETERS]))
+    """The values of :data:`READOUT_PARAMETERS`, shape (6, n)."""
+    with np.errstate(all="ignore"):
+        rows = [1.0 / np.asarray(ind["V_c"], float), 1.0 / np.asarray(ind["V_lum"], float),
+                1.0 / np.asarray(ind["V_csf"], float), np.asarray(ind["EC50_cns"], float),
+                np.asarray(ind["n_cns"], float), 1.0 / (1.0 - model.baseline_inhibition(ind))]
+    return np.ascontiguousarray(np.stack(rows))
 
 
 _plans: dict = {}
