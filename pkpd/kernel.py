@@ -81,7 +81,7 @@ ENGINE_VARIABLE = "PKPD_ENGINE"
 #: not installed (to exercise the fallback).
 DISABLE_VARIABLE = "PKPD_DISABLE_NUMBA"
 #: Work (subjects x integration nodes) from which "auto" pays for a first
-#: compile (about 15 s of CPU measured, against about 3e-7 s per subject-node
+#: compile (about 8 s of CPU measured, against about 3e-7 s per subject-node
 #: for numpy).
 AUTO_COMPILE_WORK = 5e7
 #: Work from which "auto" loads a cached kernel (about 0.1 s with numba's
