@@ -71,6 +71,7 @@ _FAST_EXTRA = "pip install 'pkpd[fast]'"
 _lock = threading.Lock()
 _kernel = None
 _announced: set = set()
+_ready: set = set()  # entry points (lanes) already called in this process
 
 
 #: The engines :func:`choose` accepts (``engine=`` and ``$PKPD_ENGINE``).
@@ -471,9 +472,11 @@ def integrate(
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
     entry = kernel[lanes]
-    if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
-        print(COMPILE_NOTICE, file=sys.stderr, flush=True)  # this entry point's first compile
-        _announced.add(lanes)
+    if lanes not in _ready:
+        if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)  # this entry point's first compile
+            _announced.add(lanes)
+        _ready.add(lanes)
     with np.errstate(all="ignore"):
         _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:

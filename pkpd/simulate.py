@@ -525,7 +525,7 @@ def _kernel_readouts(plan: _Plan, outputs: dict, sl: slice) -> list | None:
     slots = []
     for g, grid in plan.save.grids.items():
         idx = plan.where[g]
-        if np.unique(idx).size != idx.size:
+        if idx.size > 1 and not np.all(idx[1:] > idx[:-1]):  # increasing unless two times share a node
             return None
         cols = np.full(n_rec, -1, np.int64)
         cols[idx] = np.arange(idx.size)
@@ -550,7 +550,8 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
     )
     if plan.engine == "numba":  # boluses as flat arrays: the kernel walks each subject's own
         jumps = kernel.flat_jumps(schedule, plan.nodes)
-        _, inputs = dataclasses.replace(schedule, **_NO_BOLUS).solver_input(plan.nodes, node_of)
+        inputs = {} if not schedule.rate_value.size else \
+            dataclasses.replace(schedule, **_NO_BOLUS).solver_input(plan.nodes, node_of)[1]
     else:
         jumps, inputs = schedule.solver_input(plan.nodes, node_of)
     memo: dict = {}  # the solver asks for slow states 0, 1, 2 in order at each step
