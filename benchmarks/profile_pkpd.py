@@ -1,4 +1,4 @@
-"""Where does pkpd's time go?  ``python -m benchmarks.profile_pkpd [WORKLOAD] [N]``.
+"""Where does pkpd's time go?  ``python -m benchmarks.profile_pkpd [WORKLOAD] [N] [ENGINE]``.
 
 Runs ``pkpd.simulate`` on one workload under cProfile (after an untimed
 warm-up) and prints the functions with the most time of their own, then
@@ -18,7 +18,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     workload = argv[0] if argv else "standard"
     n = int(argv[1]) if len(argv) > 1 else 10000
-    case = harness.Case(workload, "pkpd", n)
+    engine = argv[2] if len(argv) > 2 else "pkpd"  # or pkpd_numba
+    case = harness.Case(workload, engine, n)
     case.warm_up()
     prof = cProfile.Profile()
     prof.enable()

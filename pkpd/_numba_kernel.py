@@ -5,7 +5,18 @@ at a directory named by a fingerprint of the code.  The kernel is a
 module-level function with no closure (a closure's cells are part of numba's
 cache key and would miss the cache in every new process) and it reads no
 module-level constant: the tableau and every model value are arguments.
+
+One call integrates the blocks ``b_start .. b_stop - 1`` of ``lanes``
+subjects each, serially, without the GIL (``nogil``): :mod:`pkpd.kernel`
+runs a second thread on other blocks when a batch is large.  For each block
+it computes the subjects' propagators (the scaling-and-squaring Taylor
+method of :func:`pkpd.solver.expm_batch`, and the squaring of a half step's
+propagators as in :class:`pkpd.solver._Propagators`), walks the steps, and
+at the recorded nodes writes the states asked for and the readouts asked for
+straight into the caller's arrays.
 """
+
+import types
 
 import numba
 import numpy as np
@@ -13,9 +24,14 @@ from numba.extending import register_jitable
 
 from . import model
 
-#: LLVM fast-math flags: reassociation and reciprocals, but NaN and inf keep
-#: their meaning (a non-finite solution must still be detected).
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#: LLVM fast-math flags: none.  The lane loops have no reductions, so they
+#: vectorise without reassociation, and plain IEEE arithmetic gives every
+#: subject the same bits whatever the block width (1, 8 or 64 lanes) and so
+#: whatever the chunk size.  Every function is compiled with
+#: ``error_model="numpy"``: a division by zero gives inf or NaN (caught by the
+#: finite check) instead of Python's test before each division, which stops
+#: LLVM from vectorising the subject loops.
+FASTMATH = False
 
 # The model's own functions, callable from compiled code (and from one
 # another: receptor_loss_coefficients calls occupancy_of).
@@ -27,146 +43,403 @@ for _f in (model.kd_units, model.occupancy_of, model.inhibition_of, model.recept
 # here, hence the names the model's functions use are imported.
 from .model import occupancy_of  # noqa: E402,F401  (called by receptor_loss_coefficients)
 
-loss = numba.njit(inline="always", fastmath=FASTMATH)(model.receptor_loss_coefficients)
-adapt = numba.njit(inline="always", fastmath=FASTMATH)(model.adaptation_coefficients)
-inhib = numba.njit(inline="always", fastmath=FASTMATH)(model.inhibition_of)
-kd = numba.njit(inline="always", fastmath=FASTMATH)(model.kd_units)
+loss = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.receptor_loss_coefficients)
+adapt = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.adaptation_coefficients)
+inhib = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.inhibition_of)
+occ = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.occupancy_of)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True, fastmath=FASTMATH)
-def kernel(step_id, hs, full, stage, j_ptr, j_node, j_row, j_amt, in_node, in_val,
-           rec_index, rec_src, rec_dst, z0, y0, prm, tab_a, tab_b, stiffly, x_out, y_out, block):
-    na, n = z0.shape
-    nl = full.shape[1]
-    m = na - nl
+kd = numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(model.kd_units)
+
+
+# Readout codes (pkpd.kernel.READOUT_CODES maps names to these).
+PLASMA, CSF, OCCUPANCY, DENSITY, ADAPTATION, INHIBITION, EFFECT, EXCITABILITY, CNS_DEPRESSION, LUMBAR, \
+    BIOPHASE = range(11)
+# Rows of the per-subject readout values (pkpd.kernel.READOUT_PARAMETERS: reciprocals
+# where a readout divides, so that a record costs fewer divisions).
+R_VC, R_VLUM, R_VCSF, R_EC50, R_NCNS, R_EXC = range(6)
+# Linear states a readout reads, positions in the state map (pkpd.kernel.READOUT_STATE_ORDER).
+S_C, S_CSF, S_LUM, S_CNS = range(4)
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy")
+def _matmul(a, b, out):
+    # out[:, :, j] = a[:, :, j] @ b[:, :, j] for every lane j
+    k = a.shape[0]
+    nb = a.shape[2]
+    for i in range(k):
+        for c in range(k):
+            for j in range(nb):
+                out[i, c, j] = 0.0
+            for t in range(k):
+                for j in range(nb):
+                    out[i, c, j] += a[i, t, j] * b[t, c, j]
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy")
+def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
+    """Matrix exponential of x[:, :, :nb] (overwritten) into out, as pkpd.solver.expm_batch."""
+    k = x.shape[0]
+    top = 0
+    for j in range(nb):
+        norm = 0.0
+        for c in range(k):
+            col = 0.0
+            for i in range(k):
+                col += abs(x[i, c, j])
+            norm = max(norm, col)
+        s = int(max(0.0, np.ceil(np.log2(max(norm, 1e-300) / max_norm))))
+        squarings[j] = s
+        scale[j] = 0.5 ** s
+        top = max(top, s)
+    for i in range(k):
+        for c in range(k):
+            for j in range(nb):
+                x[i, c, j] = x[i, c, j] * scale[j]
+    for i in range(k):
+        for c in range(k):
+            for j in range(nb):
+                p[i, c, j] = x[i, c, j] / degree + (1.0 if i == c else 0.0)
+    for d in range(degree - 1, 0, -1):
+        _matmul(x, p, tmp)
+        for i in range(k):
+            for c in range(k):
+                for j in range(nb):
+                    p[i, c, j] = tmp[i, c, j] / d + (1.0 if i == c else 0.0)
+    for level in range(1, top + 1):
+        _matmul(p, p, tmp)
+        for i in range(k):
+            for c in range(k):
+                for j in range(nb):
+                    if squarings[j] >= level:
+                        p[i, c, j] = tmp[i, c, j]
+    for i in range(k):
+        for c in range(k):
+            for j in range(nb):
+                out[i, c, j] = p[i, c, j]
+
+
+# Subjects per block (``LANES``), integrated in lockstep, are a compile-time
+# constant (one compiled entry point per value, :func:`kernel` and
+# :func:`kernel_small`, see :func:`_specialise`), so that every lane loop has a fixed trip count and
+# the slow part's scratch rows sit at fixed offsets of one array (LLVM then
+# vectorises it without run-time alias checks).  A short last block is
+# padded with copies of its first subject, whose results are not written.
+# Rows of the slow part's scratch array: A_csf at the stages, the slow
+# states, the per-subject values (pkpd.model.SLOW_PARAMETERS), a finite check.
+W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
+W_ROWS = 17
+# Records whose readouts are kept before being written out, subject by subject.
+R_BUF = 16
+
+
+def _blocks(b_start, b_stop,
+           A, B, keys, parent, gaps, coupled,
+           step_id, hs, jump_at, j_ptr, j_node, j_row, j_amt, in_node, in_val,
+           rec_index, z0, y0, prm, tab_a, tab_b, stiffly,
+           rec_src, rec_dst, x_out, y_out,
+           ro_code, ro_states, rprm, out, slot_off, slot_stride, rec_col,
+           degree, max_norm, bad):
+    """Integrate blocks ``b_start .. b_stop - 1`` of ``LANES`` subjects (a constant: see :func:`_specialise`).
+
+    ``A`` (nl, nl, n) and ``B`` (nl, m, n) are the reduced system; ``keys``
+    the distinct step lengths (propagators), ``parent[s]`` the step whose
+    propagators squared give step ``s``'s (-1: exponentials of the stage
+    ``gaps``); ``coupled`` the row the slow part reads (-1: none); ``hs``
+    each step's length.  States are recorded into ``x_out``/``y_out`` (rows
+    ``rec_dst`` of ``rec_src``) when they have rows; readout ``ro_code[q]``
+    goes to ``out[slot_off[q] + subject * slot_stride[q] + rec_col[q, record]]``
+    (skipped where the column is -1).  ``bad[subject]`` is set when a
+    recorded state is not finite.
+    """
+    L = LANES
+    nl = A.shape[0]
+    m = B.shape[1]
+    na = nl + m
+    n = A.shape[2]
+    n_s = keys.shape[0]
     n_steps = step_id.shape[0]
     n_rec = rec_index.shape[0]
-    coupled = stage.shape[2] > 0
-    n_blocks = (n + block - 1) // block
-    for bi in numba.prange(n_blocks):
-        j0 = bi * block
-        nb = min(n, j0 + block) - j0
-        z = np.empty((na, nb))
-        znew = np.empty((nl, nb))
-        y = np.empty((3, nb))
-        xs = np.zeros((3, nb))
-        cur = np.empty(nb, np.int64)
-        # this block's propagators and parameters, contiguous and indexed
-        # from 0 (unit-stride inner loops that LLVM vectorises)
-        n_s = full.shape[0]
-        fl = np.empty((n_s, nl, na, nb))
-        sl = np.zeros((n_s, 3, na, nb))
-        pl = np.empty((prm.shape[0], nb))
+    n_ro = ro_code.shape[0]
+    n_x = x_out.shape[0]
+    n_y = y_out.shape[0]
+    n_gaps = gaps.shape[0]
+    n_prm = prm.shape[0]
+    has_coupled = coupled >= 0
+    # work arrays, reused by every block
+    raw = np.empty((n_s, 4, na, na, L))
+    aug = np.empty((na, na, L))
+    xm = np.empty((na, na, L))
+    em = np.empty((na, na, L))
+    pm = np.empty((na, na, L))
+    tm = np.empty((na, na, L))
+    cur_m = np.empty((na, na, L))
+    scale = np.empty(L)
+    sq = np.empty(L, np.int64)
+    fl = np.empty((n_s, nl, na, L))
+    sl = np.zeros((n_s, 3, na, L))
+    w = np.zeros(W_ROWS * L)
+    rl = np.empty((rprm.shape[0], L))
+    z = np.empty((na, L))
+    znew = np.empty((nl, L))
+    cur = np.empty(L, np.int64)
+    src = np.empty(L, np.int64)
+    val = np.empty((n_ro, R_BUF, L))  # readouts of the last records, written out together
+    for bi in range(b_start, b_stop):
+        j0 = bi * L
+        nb = min(n, j0 + L) - j0
+        for j in range(L):
+            src[j] = j0 + j if j < nb else j0  # padding lanes repeat the first subject
+        # --- propagators of every distinct step, as pkpd.solver._Propagators
+        for a in range(na):
+            for c in range(na):
+                for j in range(L):
+                    aug[a, c, j] = 0.0
+        for a in range(nl):
+            for c in range(nl):
+                for j in range(L):
+                    aug[a, c, j] = A[a, c, src[j]]
+            for c in range(m):
+                for j in range(L):
+                    aug[a, nl + c, j] = B[a, c, src[j]]
         for s in range(n_s):
+            h = keys[s]
+            if parent[s] >= 0:  # E(2h) = E(h)^2
+                for q in range(4):
+                    _matmul(raw[parent[s], q], raw[parent[s], q], tm)
+                    for a in range(na):
+                        for c in range(na):
+                            for j in range(L):
+                                raw[s, q, a, c, j] = tm[a, c, j]
+            else:  # E(c_1 h), E(c_2 h), E(c_3 h), E(h): products of the gaps' exponentials
+                first = True
+                for g in range(n_gaps):
+                    gap = gaps[g]
+                    if gap != 0.0:
+                        t = gap * h
+                        for a in range(na):
+                            for c in range(na):
+                                for j in range(L):
+                                    xm[a, c, j] = aug[a, c, j] * t
+                        _expm(xm, em, pm, tm, scale, sq, L, degree, max_norm)
+                        if first:
+                            for a in range(na):
+                                for c in range(na):
+                                    for j in range(L):
+                                        cur_m[a, c, j] = em[a, c, j]
+                            first = False
+                        else:
+                            _matmul(cur_m, em, tm)
+                            for a in range(na):
+                                for c in range(na):
+                                    for j in range(L):
+                                        cur_m[a, c, j] = tm[a, c, j]
+                    for a in range(na):
+                        for c in range(na):
+                            for j in range(L):
+                                raw[s, g, a, c, j] = cur_m[a, c, j]
             for i in range(nl):
                 for a in range(na):
-                    for j in range(nb):
-                        fl[s, i, a, j] = full[s, i, a, j0 + j]
-            if coupled:
+                    for j in range(L):
+                        fl[s, i, a, j] = raw[s, 3, i, a, j]
+            if has_coupled:
                 for st in range(3):
                     for a in range(na):
-                        for j in range(nb):
-                            sl[s, st, a, j] = stage[s, st, 0, a, j0 + j]
-        for q in range(prm.shape[0]):
-            for j in range(nb):
-                pl[q, j] = prm[q, j0 + j]
-        for j in range(nb):
+                        for j in range(L):
+                            sl[s, st, a, j] = raw[s, st, coupled, a, j]
+        # --- this block's parameters and start
+        for q in range(n_prm):
+            for j in range(L):
+                w[(W_P + q) * L + j] = prm[q, src[j]]
+        for q in range(rprm.shape[0]):
+            for j in range(L):
+                rl[q, j] = rprm[q, src[j]]
+        for j in range(L):
             for a in range(na):
-                z[a, j] = z0[a, j0 + j]
+                z[a, j] = z0[a, src[j]]
             for i in range(3):
-                y[i, j] = y0[i, j0 + j]
-            cur[j] = j_ptr[j0 + j]
+                w[(W_Y + i) * L + j] = y0[i, src[j]]
+            cur[j] = j_ptr[j0 + j] if j < nb else 0
+            w[W_BAD * L + j] = 0.0
         ip = 0
         rp = 0
+        r_first = 0  # first record not yet written out
         for k in range(n_steps + 1):
-            for j in range(nb):  # jumps, in node order per subject
-                c = cur[j]
-                end = j_ptr[j0 + j + 1]
-                while c < end and j_node[c] == k:
-                    z[j_row[c], j] += j_amt[c]
-                    c += 1
-                cur[j] = c
+            if jump_at[k]:
+                for j in range(nb):  # jumps, in node order per subject
+                    c = cur[j]
+                    end = j_ptr[j0 + j + 1]
+                    while c < end and j_node[c] == k:
+                        z[j_row[c], j] += j_amt[c]
+                        c += 1
+                    cur[j] = c
             if ip < in_node.shape[0] and in_node[ip] == k:
                 for a in range(m):
-                    for j in range(nb):
-                        z[nl + a, j] = in_val[ip, a, j0 + j]
+                    for j in range(L):
+                        z[nl + a, j] = in_val[ip, a, src[j]]
                 ip += 1
             while rp < n_rec and rec_index[rp] == k:
-                for r in range(rec_src.shape[0]):
-                    for j in range(nb):
-                        x_out[rec_dst[r], rp, j0 + j] = z[rec_src[r], j]
-                for i in range(3):
-                    for j in range(nb):
-                        y_out[i, rp, j0 + j] = y[i, j]
+                _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
+                        ro_code, ro_states, rl, val[:, rp - r_first], rec_col, n_ro)
                 rp += 1
+                if rp - r_first == R_BUF or rp == n_rec:
+                    _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro)
+                    r_first = rp
             if k == n_steps:
                 break
             s = step_id[k]
-            h = hs[s]
-            if coupled:  # A_csf at the three stage times
+            h = hs[k]  # the step's own length in the collocation, as the numpy path
+            if has_coupled:  # A_csf at the three stage times
                 for st in range(3):
-                    for j in range(nb):
-                        xs[st, j] = 0.0
+                    for j in range(L):
+                        w[(W_XS + st) * L + j] = 0.0
                     for a in range(na):
-                        for j in range(nb):
-                            xs[st, j] += sl[s, st, a, j] * z[a, j]
-            a00 = h * tab_a[0, 0]
-            a01 = h * tab_a[0, 1]
-            a02 = h * tab_a[0, 2]
-            a10 = h * tab_a[1, 0]
-            a11 = h * tab_a[1, 1]
-            a12 = h * tab_a[1, 2]
-            a20 = h * tab_a[2, 0]
-            a21 = h * tab_a[2, 1]
-            a22 = h * tab_a[2, 2]
-            hb0 = h * tab_b[0]
-            hb1 = h * tab_b[1]
-            hb2 = h * tab_b[2]
-            for j in range(nb):  # the slow part, one subject per lane
-                scale = pl[0, j]
-                g = pl[1, j]
-                k_int = pl[2, j]
-                k_rec = pl[3, j]
-                tau = pl[4, j]
-                i0 = pl[5, j]
-                c0 = kd(xs[0, j], scale)
-                c1 = kd(xs[1, j], scale)
-                c2 = kd(xs[2, j], scale)
-                p0, q0 = loss(c0, g, k_int, k_rec)
-                p1, q1 = loss(c1, g, k_int, k_rec)
-                p2, q2 = loss(c2, g, k_int, k_rec)
-                l0, l1, l2, e = _collocate(y[0, j], p0, p1, p2, q0, q1, q2,
-                                           a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-                y[0, j] = e
-                d0 = inhib(c0, l0, g, tau) - i0
-                d1 = inhib(c1, l1, g, tau) - i0
-                d2 = inhib(c2, l2, g, tau) - i0
-                # the two adaptations (slow states 1 and 2), written out: the
-                # subject loop must stay the innermost loop to be vectorised
-                p0, q0 = adapt(d0, pl[6, j], pl[7, j])
-                p1, q1 = adapt(d1, pl[6, j], pl[7, j])
-                p2, q2 = adapt(d2, pl[6, j], pl[7, j])
-                _, _, _, e = _collocate(y[1, j], p0, p1, p2, q0, q1, q2,
-                                        a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-                y[1, j] = e
-                p0, q0 = adapt(d0, pl[8, j], pl[9, j])
-                p1, q1 = adapt(d1, pl[8, j], pl[9, j])
-                p2, q2 = adapt(d2, pl[8, j], pl[9, j])
-                _, _, _, e = _collocate(y[2, j], p0, p1, p2, q0, q1, q2,
-                                        a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-                y[2, j] = e
+                        for j in range(L):
+                            w[(W_XS + st) * L + j] += sl[s, st, a, j] * z[a, j]
+            _slow(w, L, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
+                  h * tab_a[1, 2], h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2],
+                  h * tab_b[0], h * tab_b[1], h * tab_b[2], stiffly)
             for i in range(nl):  # exact linear step
-                for j in range(nb):
+                for j in range(L):
                     znew[i, j] = 0.0
                 for a in range(na):
-                    for j in range(nb):
+                    for j in range(L):
                         znew[i, j] += fl[s, i, a, j] * z[a, j]
             for i in range(nl):
-                for j in range(nb):
+                for j in range(L):
                     z[i, j] = znew[i, j]
+        for j in range(nb):
+            bad[j0 + j] = not np.isfinite(w[W_BAD * L + j])
 
 
-@numba.njit(inline="always", fastmath=FASTMATH)
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _slow(w, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
+    # One collocation step of the three slow states, one subject per lane.
+    # Every row is read and written at a fixed offset of w (see the note on lanes above).
+    for j in range(L):
+        scale_j = w[(W_P + 0) * L + j]
+        g = w[(W_P + 1) * L + j]
+        k_int = w[(W_P + 2) * L + j]
+        k_rec = w[(W_P + 3) * L + j]
+        tau = w[(W_P + 4) * L + j]
+        i0 = w[(W_P + 5) * L + j]
+        c0 = kd(w[(W_XS + 0) * L + j], scale_j)
+        c1 = kd(w[(W_XS + 1) * L + j], scale_j)
+        c2 = kd(w[(W_XS + 2) * L + j], scale_j)
+        p0, q0 = loss(c0, g, k_int, k_rec)
+        p1, q1 = loss(c1, g, k_int, k_rec)
+        p2, q2 = loss(c2, g, k_int, k_rec)
+        l0, l1, l2, e = _collocate(w[(W_Y + 0) * L + j], p0, p1, p2, q0, q1, q2,
+                                   a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+        w[(W_Y + 0) * L + j] = e
+        d0 = inhib(c0, l0, g, tau) - i0
+        d1 = inhib(c1, l1, g, tau) - i0
+        d2 = inhib(c2, l2, g, tau) - i0
+        # the two adaptations (slow states 1 and 2), written out
+        rate, extent = w[(W_P + 6) * L + j], w[(W_P + 7) * L + j]
+        p0, q0 = adapt(d0, rate, extent)
+        p1, q1 = adapt(d1, rate, extent)
+        p2, q2 = adapt(d2, rate, extent)
+        _, _, _, e = _collocate(w[(W_Y + 1) * L + j], p0, p1, p2, q0, q1, q2,
+                                a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+        w[(W_Y + 1) * L + j] = e
+        rate, extent = w[(W_P + 8) * L + j], w[(W_P + 9) * L + j]
+        p0, q0 = adapt(d0, rate, extent)
+        p1, q1 = adapt(d1, rate, extent)
+        p2, q2 = adapt(d2, rate, extent)
+        _, _, _, e = _collocate(w[(W_Y + 2) * L + j], p0, p1, p2, q0, q1, q2,
+                                a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+        w[(W_Y + 2) * L + j] = e
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _state(z, row, j):
+    return z[row, j] if row >= 0 else 0.0
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
+            ro_code, ro_states, rl, vals, rec_col, n_ro):
+    # finite check on the states a run records (as pkpd.solver.check_finite):
+    # a NaN or inf times 0 is NaN, and the sum stays NaN
+    for r in range(rec_src.shape[0]):
+        for j in range(L):
+            w[W_BAD * L + j] += z[rec_src[r], j] * 0.0
+    for i in range(3):
+        for j in range(L):
+            w[W_BAD * L + j] += w[(W_Y + i) * L + j] * 0.0
+    if n_x > 0:
+        for r in range(rec_src.shape[0]):
+            for j in range(nb):
+                x_out[rec_dst[r], rp, j0 + j] = z[rec_src[r], j]
+    if n_y > 0:
+        for i in range(3):
+            for j in range(nb):
+                y_out[i, rp, j0 + j] = w[(W_Y + i) * L + j]
+    r_c = ro_states[S_C]
+    r_csf = ro_states[S_CSF]
+    r_lum = ro_states[S_LUM]
+    r_cns = ro_states[S_CNS]
+    for q in range(n_ro):
+        col = rec_col[q, rp]
+        if col < 0:
+            continue
+        code = ro_code[q]
+        val = vals[q]
+        if code == PLASMA:
+            for j in range(L):
+                val[j] = _state(z, r_c, j) * rl[R_VC, j]
+        elif code == LUMBAR:
+            for j in range(L):
+                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j]
+        elif code == BIOPHASE:
+            for j in range(L):
+                val[j] = _state(z, r_csf, j) * rl[R_VCSF, j]
+        elif code == CSF:
+            for j in range(L):
+                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j] + _state(z, r_csf, j) * rl[R_VCSF, j]
+        elif code == OCCUPANCY:
+            for j in range(L):
+                val[j] = occ(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[(W_P + 1) * L + j])
+        elif code == DENSITY:
+            for j in range(L):
+                val[j] = 1.0 - w[W_Y * L + j]
+        elif code == ADAPTATION:
+            for j in range(L):
+                val[j] = w[(W_Y + 1) * L + j] + w[(W_Y + 2) * L + j]
+        elif code == CNS_DEPRESSION:
+            for j in range(L):
+                x = np.maximum(_state(z, r_cns, j), 0.0) / rl[R_EC50, j]
+                xn = x ** rl[R_NCNS, j]
+                val[j] = xn / (1.0 + xn)
+        else:  # inhibition, effect, excitability
+            for j in range(L):
+                inh = inhib(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[W_Y * L + j],
+                            w[(W_P + 1) * L + j], w[(W_P + 4) * L + j])
+                adaptation = w[(W_Y + 1) * L + j] + w[(W_Y + 2) * L + j]
+                i0 = w[(W_P + 5) * L + j]
+                if code == INHIBITION:
+                    val[j] = inh
+                elif code == EFFECT:
+                    val[j] = (inh - i0) - adaptation
+                else:
+                    val[j] = (1.0 - inh + adaptation) * rl[R_EXC, j]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _flush(r0, r1, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro):
+    # records r0 .. r1 - 1 of each subject, consecutive in its row of out
+    for q in range(n_ro):
+        stride = slot_stride[q]
+        for j in range(nb):
+            base = slot_off[q] + (j0 + j) * stride
+            for r in range(r0, r1):
+                col = rec_col[q, r]
+                if col >= 0:
+                    out[base + col] = val[q, r - r0, j]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _collocate(ya, p0, p1, p2, q0, q1, q2, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
     # As pkpd.solver._collocate, for one system.
     m00, m01, m02 = 1.0 + a00 * q0, a01 * q1, a02 * q2
@@ -191,3 +464,28 @@ def _collocate(ya, p0, p1, p2, q0, q1, q2, a00, a01, a02, a10, a11, a12, a20, a2
         end = ya + (hb0 * (p0 - q0 * s0) + hb1 * (p1 - q1 * s1) + hb2 * (p2 - q2 * s2))
     return s0, s1, s2, end
 
+
+def _specialise(lanes: int, name: str):
+    """:func:`_blocks` compiled with ``LANES = lanes``, cached under its own name.
+
+    The copy reads the module's globals but for ``LANES``: numba freezes a
+    global int as a compile-time constant, which is what makes the lane loops
+    fixed-length.  It has no closure (numba's cache would miss it).
+    """
+    g = dict(globals())
+    g["LANES"] = lanes
+    f = types.FunctionType(_blocks.__code__, g, name)
+    f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = f"{_blocks.__doc__.splitlines()[0]} ({lanes} lanes)"
+    return numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")(f)
+
+
+LANES = 64
+#: Blocks of 64 subjects (large batches), of 8, one vector (small ones), and of
+#: one subject (plain scalar code: a slider moving one subject).
+kernel = _specialise(64, "kernel")
+kernel_small = _specialise(8, "kernel_small")
+kernel_one = _specialise(1, "kernel_one")
+#: The entry point for each number of lanes.
+KERNELS = {64: kernel, 8: kernel_small, 1: kernel_one}

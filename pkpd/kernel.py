@@ -1,20 +1,29 @@
 """The compiled engine: the solver's step loop as one numba kernel.
 
-Same algorithm and same prepared inputs as :func:`pkpd.solver.integrate`
-(the numpy reference): exact linear part by the per-subject propagators of
-:func:`pkpd.solver.prepare`, 3-stage collocation of the slow part solved
-exactly by Cramer's rule.  The slow part's equations are not transcribed
-here: the kernel compiles the elementwise functions of :mod:`pkpd.model`
-(``kd_units``, ``receptor_loss_coefficients``, ``inhibition_of``,
+Same algorithm as :func:`pkpd.solver.integrate` (the numpy reference), on
+the system reduced by :func:`pkpd.solver.prepare`: exact linear part by
+per-subject propagators (computed in the kernel with the same Taylor
+scaling-and-squaring as :func:`pkpd.solver.expm_batch` and the same
+squaring of half steps as :class:`pkpd.solver._Propagators`), 3-stage
+collocation of the slow part solved exactly by Cramer's rule.  The slow
+part's equations are not transcribed here: the kernel compiles the
+elementwise functions of :mod:`pkpd.model` (``kd_units``,
+``receptor_loss_coefficients``, ``inhibition_of``, ``occupancy_of``,
 ``adaptation_coefficients``) and reads per-subject values from
 :func:`pkpd.model.slow_parameters`.  What this module does encode is the
 model's *structure*: slow state 0 is receptor loss, read from the one
 coupled linear row (A_csf); states 1 and 2 are first-order adaptations to
-the drive ``I - I0``.
+the drive ``I - I0``; and the readouts of :func:`pkpd.model.readout`
+(:data:`READOUT_CODES`), computed at the recorded nodes so that no state
+history is stored (tests/test_kernel.py compares every readout with numpy).
 
 Subjects are processed in blocks of :data:`BLOCK` in lockstep (the inner
-loops run over the subjects of a block, which LLVM vectorises), blocks in
-parallel with ``numba.prange``.
+loops run over the subjects of a block, which LLVM vectorises).  The kernel
+computes each block's propagators itself and writes the readouts asked for
+straight into the caller's arrays.  It is compiled serial and ``nogil``: a
+large batch runs on a second Python thread taking pieces of blocks in turn
+(:func:`threads_for`), a small one on the calling thread with no thread
+switch.
 
 numba is optional (``pip install 'pkpd[fast]'``).  Compiled code is cached
 on disk under :func:`cache_dir`, in a directory named by a fingerprint of
@@ -37,22 +46,32 @@ import numpy as np
 
 from . import model
 from .errors import ParameterError
-from .solver import SemiLinearSystem, check_finite, prepare
+from .solver import _TAYLOR_DEGREE, _TAYLOR_NORM, NonFiniteError, SemiLinearSystem, prepare
 
-#: Subjects integrated in lockstep by one thread.
+#: Subjects integrated in lockstep by one thread, for large batches and small ones
+#: (each value is one compiled specialisation of the kernel).
 BLOCK = 64
-#: Subjects from which a second thread pays (standard problem, busy 2-core
-#: machine: 256 subjects 0.054 s serial vs 0.079 s on two threads; 1024
-#: subjects 0.24 s vs 0.13 s).
+SMALL_BLOCK = 8
+#: Below this many subjects each is integrated alone (scalar code).
+SCALAR_BELOW = 4
+#: Subjects from which a second thread pays (standard problem, 2-core machine
+#: with another process busy, ``python -m benchmarks.kernel_goals threads``:
+#: 256 subjects 12.9 ms on one thread vs 11.8 ms on two, 512 subjects 21 ms
+#: vs 13 ms, 10,000 subjects 0.40 s vs 0.23 s).  Threads take pieces of
+#: blocks in turn, so a busy core slows the run no more than one thread would.
 THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
 MAX_THREADS = 2
 #: The line printed on standard error before a first compile.
-COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 15 s of CPU); later runs load it from the cache"
+COMPILE_NOTICE = "pkpd: compiling the numba kernel once (about 8 s of CPU); later runs load it from the cache"
+#: Entry points of :mod:`pkpd._numba_kernel` by lanes (each compiled, and cached, on first use).
+ENTRY_POINTS = {64: "kernel", 8: "kernel_small", 1: "kernel_one"}
 
 _FAST_EXTRA = "pip install 'pkpd[fast]'"
 _lock = threading.Lock()
 _kernel = None
+_announced: set = set()
+_ready: set = set()  # entry points (lanes) already called in this process
 
 
 #: The engines :func:`choose` accepts (``engine=`` and ``$PKPD_ENGINE``).
@@ -63,12 +82,18 @@ ENGINE_VARIABLE = "PKPD_ENGINE"
 #: not installed (to exercise the fallback).
 DISABLE_VARIABLE = "PKPD_DISABLE_NUMBA"
 #: Work (subjects x integration nodes) from which "auto" pays for a first
-#: compile (about 15 s of CPU measured, against about 3e-7 s per subject-node
+#: compile (about 8 s of CPU measured, against about 3e-7 s per subject-node
 #: for numpy).
 AUTO_COMPILE_WORK = 5e7
-#: Work from which "auto" loads a cached kernel (about 0.3-0.5 s with numba's
+#: Work from which "auto" loads a cached kernel (about 0.1 s with numba's
 #: import, against about 5e-7 s per subject-node for numpy on small batches).
 AUTO_LOAD_WORK = 1e6
+#: Integration nodes from which "auto" loads a cached kernel whatever the
+#: number of subjects: numpy pays about 2.5e-4 s per node on a small batch
+#: (its per-step dispatch), so a notebook slider's run (3 to 60 days, 0.1 to
+#: 0.45 s in numpy) pays for the load (about 0.1 s) at once and every later
+#: move takes milliseconds.
+AUTO_LOAD_NODES = 300
 
 
 def available() -> bool:
@@ -87,7 +112,7 @@ def loaded() -> bool:
     return _kernel is not None
 
 
-def choose(engine: str | None, work: float) -> str:
+def choose(engine: str | None, work: float, nodes: int = 0) -> str:
     """The engine to run: ``"numpy"`` or ``"numba"``.
 
     ``engine`` is ``"numpy"`` (the reference), ``"numba"`` (the compiled
@@ -95,8 +120,9 @@ def choose(engine: str | None, work: float) -> str:
     ``$PKPD_ENGINE`` (default ``"auto"``).  ``"auto"`` takes numba when it is
     importable and either this process has loaded the kernel, the on-disk
     cache is warm and ``work`` (subjects x nodes) is at least
-    :data:`AUTO_LOAD_WORK`, or ``work`` is at least :data:`AUTO_COMPILE_WORK`
-    (enough to pay for a first compile); numpy otherwise.
+    :data:`AUTO_LOAD_WORK` or ``nodes`` at least :data:`AUTO_LOAD_NODES`, or
+    ``work`` is at least :data:`AUTO_COMPILE_WORK` (enough to pay for a first
+    compile); numpy otherwise.
     """
     where = "engine"
     if engine is None:
@@ -110,7 +136,9 @@ def choose(engine: str | None, work: float) -> str:
         return "numba"
     if not available():
         return "numpy"
-    if loaded() or work >= AUTO_COMPILE_WORK or (work >= AUTO_LOAD_WORK and cache_is_warm()):
+    lanes = lanes_for(max(1, round(work / nodes))) if nodes else None
+    if loaded() or work >= AUTO_COMPILE_WORK or (
+            (work >= AUTO_LOAD_WORK or nodes >= AUTO_LOAD_NODES) and cache_is_warm(lanes)):
         return "numba"
     return "numpy"
 
@@ -140,10 +168,13 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / f"numba-{fingerprint()}"
 
 
-def cache_is_warm() -> bool:
-    """Whether a compiled kernel for this code is on disk (so loading it is cheap)."""
+def cache_is_warm(lanes: int | None = None) -> bool:
+    """Whether the compiled kernel for this code is on disk (so loading it is cheap):
+    the entry point for ``lanes`` (see :func:`lanes_for`), or all of them."""
     d = cache_dir()
-    return d.is_dir() and any(d.rglob("_numba_kernel.kernel-*.nbi")) and any(d.rglob("_numba_kernel.kernel-*.nbc"))
+    names = ENTRY_POINTS.values() if lanes is None else (ENTRY_POINTS[lanes],)
+    return d.is_dir() and all(any(d.rglob(f"_numba_kernel.{k}-*.nbi")) and any(d.rglob(f"_numba_kernel.{k}-*.nbc"))
+                             for k in names)
 
 
 def _build():
@@ -158,7 +189,7 @@ def _build():
         mod = importlib.import_module("pkpd._numba_kernel")
     finally:
         config.CACHE_DIR = saved
-    return mod.kernel
+    return mod.KERNELS
 
 
 def get_kernel(notify: bool = True):
@@ -169,17 +200,173 @@ def get_kernel(notify: bool = True):
         if _kernel is None:
             if notify and not cache_is_warm():
                 print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+                _announced.add("all")
             _kernel = _build()
     return _kernel
 
 
+def lanes_for(n: int) -> int:
+    """Subjects per block: 1 below :data:`SCALAR_BELOW` subjects (scalar code: a
+    subject alone costs no padding lanes), :data:`SMALL_BLOCK` below :data:`BLOCK`,
+    :data:`BLOCK` otherwise."""
+    return 1 if n < SCALAR_BELOW else SMALL_BLOCK if n < BLOCK else BLOCK
+
+
 def threads_for(n: int) -> int:
     """Threads for a batch of ``n`` subjects: one below :data:`THREAD_MIN_SUBJECTS`, else up to two."""
-    import numba
-
     if n < THREAD_MIN_SUBJECTS:
         return 1
-    return max(1, min(MAX_THREADS, numba.config.NUMBA_NUM_THREADS, n // BLOCK))
+    return max(1, min(MAX_THREADS, os.cpu_count() or 1, -(-n // BLOCK)))
+
+
+#: Readouts the kernel computes itself, by name (codes of :mod:`pkpd._numba_kernel`).
+READOUT_CODES = {
+    "plasma_mg_per_l": 0, "csf_mg_per_l": 1, "occupancy": 2, "receptor_density": 3, "adaptation": 4,
+    "inhibition": 5, "effect": 6, "excitability": 7, "cns_depression": 8, "lumbar_csf_mg_per_l": 9,
+    "biophase_mg_per_l": 10,
+}
+#: Per-subject values the readouts read besides :data:`pkpd.model.SLOW_PARAMETERS`
+#: (reciprocals of what :func:`pkpd.model.readout` divides by: a multiplication
+#: per record instead of a division, within an ulp of numpy's).
+READOUT_PARAMETERS = ("1/V_c", "1/V_lum", "1/V_csf", "EC50_cns", "n_cns", "1/(1-I0)")
+#: Linear states the readouts read, in the kernel's order.
+READOUT_STATE_ORDER = (model.C, model.CSF, model.LUM, model.CNS)
+
+
+def readout_parameters(ind) -> np.ndarray:
+    """The values of :data:`READOUT_PARAMETERS`, shape (6, n)."""
+    with np.errstate(all="ignore"):
+        rows = [1.0 / np.asarray(ind["V_c"], float), 1.0 / np.asarray(ind["V_lum"], float),
+                1.0 / np.asarray(ind["V_csf"], float), np.asarray(ind["EC50_cns"], float),
+                np.asarray(ind["n_cns"], float), 1.0 / (1.0 - model.baseline_inhibition(ind))]
+    return np.ascontiguousarray(np.stack(rows))
+
+
+_plans: dict = {}
+
+
+def _step_plan(nodes: np.ndarray):
+    """:func:`_make_step_plan`, remembered for the last few grids (a slider re-runs one grid)."""
+    key = nodes.tobytes()
+    hit = _plans.get(key)
+    if hit is None:
+        if len(_plans) >= 8:
+            _plans.pop(next(iter(_plans)))
+        hit = _plans[key] = _make_step_plan(nodes)
+    return hit
+
+
+def _make_step_plan(nodes: np.ndarray):
+    """Distinct step lengths (shortest first), how each one's propagators are made, each step's index.
+
+    The same choices as :meth:`pkpd.solver._Propagators.get` called in the
+    order of :meth:`~pkpd.solver._Propagators.prepare`: a step whose half
+    is known (within ``_MAX_SQUARINGS`` successive squarings) is that half
+    squared, others are exponentials.
+    """
+    from .solver import _MAX_SQUARINGS, _Propagators
+
+    steps = np.diff(nodes)
+    keys = np.unique(np.round(steps, 12))
+    index = {float(h): i for i, h in enumerate(keys)}
+    depth: dict = {}
+    parent = np.full(keys.size, -1, np.int64)
+    for i, h in enumerate(keys):
+        key = _Propagators._key(float(h))
+        half = _Propagators._key(key / 2.0)
+        d = depth.get(half, _MAX_SQUARINGS) + 1
+        if half in depth and d <= _MAX_SQUARINGS:
+            parent[i] = index[half]
+        else:
+            d = 0
+        depth[key] = d
+    step_id = np.searchsorted(keys, np.round(steps, 12)).astype(np.int64)
+    return keys, parent, step_id, steps
+
+
+def flat_jumps(schedule, nodes: np.ndarray) -> tuple:
+    """A schedule's boluses as flat arrays ``(subject, row, node, amount)`` for :func:`integrate`.
+
+    The same placement on the node grid as :meth:`pkpd.events.Schedule.solver_input`
+    (``node_of``), without grouping by node (the kernel walks each subject's own).
+    """
+    from .solver import node_of
+
+    at = node_of(nodes, schedule.bolus_time).astype(np.int64)
+    return (np.asarray(schedule.bolus_subject, np.int64), np.asarray(schedule.bolus_state, np.int64), at,
+            np.asarray(schedule.bolus_amount, float))
+
+
+def _jumps_by_subject(jumps, keep, nl_full: int, n: int):
+    """Jumps as arrays sorted by subject, then node (each block walks its own subjects).
+
+    ``jumps`` is the solver's mapping (node -> (rows, subjects, amounts)) or
+    :func:`flat_jumps`; rows are renumbered to the kept states (``keep``), jumps
+    into dropped states are dropped.
+    """
+    if isinstance(jumps, tuple):
+        subj, rows, kk, amt = jumps
+    elif jumps:
+        keys = sorted(jumps)
+        kk = np.concatenate([np.full(len(jumps[k][0]), k, np.int64) for k in keys])
+        rows = np.concatenate([np.asarray(jumps[k][0], np.int64) for k in keys])
+        subj = np.concatenate([np.asarray(jumps[k][1], np.int64) for k in keys])
+        amt = np.concatenate([np.asarray(jumps[k][2], float) for k in keys])
+    else:
+        subj = rows = kk = np.zeros(0, np.int64)
+        amt = np.zeros(0)
+    new_row = np.full(nl_full, -1, np.int64)
+    new_row[keep] = np.arange(len(keep))
+    rows = new_row[rows]
+    if rows.size and rows.min() < 0:
+        sel = rows >= 0
+        subj, rows, kk, amt = subj[sel], rows[sel], kk[sel], amt[sel]
+    key = subj * (int(kk.max(initial=0)) + 1) + kk
+    if key.size > 1 and not np.all(key[1:] >= key[:-1]):  # already in order for one regimen and route
+        order = np.argsort(key, kind="stable")  # same-node jumps keep their order
+        subj, rows, kk, amt = subj[order], rows[order], kk[order], amt[order]
+    j_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(subj, minlength=n), out=j_ptr[1:])
+    return j_ptr, kk, rows, amt
+
+
+def _offset(view: np.ndarray, base: np.ndarray) -> int:
+    return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+
+
+def _run_blocks(kernel, n_blocks: int, threads: int, args: tuple) -> None:
+    """Call the kernel on every block: serially, or on ``threads`` threads taking pieces in turn."""
+    if threads <= 1 or n_blocks < 2:
+        kernel(0, n_blocks, *args)
+        return
+    size = max(1, -(-n_blocks // (4 * threads)))  # small pieces: a busy core gets fewer of them
+    pieces = [(b, min(n_blocks, b + size)) for b in range(0, n_blocks, size)]
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        while True:
+            with lock:
+                if not pieces or errors:
+                    return
+                b0, b1 = pieces.pop(0)
+            try:
+                kernel(b0, b1, *args)  # releases the GIL (nogil)
+            except BaseException as exc:  # pragma: no cover - re-raised below
+                errors.append(exc)
+                return
+
+    helpers = [threading.Thread(target=work, daemon=True) for _ in range(threads - 1)]
+    for t in helpers:
+        t.start()
+    work()
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+_EMPTY3 = np.empty((0, 0, 0))
 
 
 def integrate(
@@ -198,72 +385,107 @@ def integrate(
     stats: dict | None = None,
     x0: np.ndarray | None = None,
     threads: int | None = None,
+    readouts=(),
+    readout_values: np.ndarray | None = None,
+    out_base: np.ndarray | None = None,
+    record_states: bool = True,
+    lanes: int | None = None,
 ):
     """As :func:`pkpd.solver.integrate` for the reference model, compiled.
 
+    ``jumps`` may also be :func:`flat_jumps` (cheaper to build).
     ``system.coefficients`` is not called: the slow part is the model's,
     with per-subject values ``slow_parameters`` (:func:`pkpd.model.slow_parameters`).
     ``threads`` overrides :func:`threads_for`.
-    """
-    import numba
 
+    ``readouts`` lists ``(name, columns, target)``: readout ``name`` (a key
+    of :data:`READOUT_CODES`) of every subject is written at each recorded
+    node ``r`` into ``target[:, columns[r]]`` (nothing where ``columns[r]``
+    is -1); ``target`` (n, T) is a C-ordered view into the 1-D array
+    ``out_base``, ``readout_values`` (:func:`readout_parameters`) gives the
+    values they read.  With ``record_states=False`` the states are not
+    recorded and ``(None, None)`` is returned.
+    """
     kernel = get_kernel()
     nl_full, _, n = system.B.shape
     if system.n_slow != len(model.SLOW_STATES) or tuple(system.coupled_rows) != model.COUPLED_STATES:
         raise ValueError("the compiled kernel integrates the reference model's slow part only")
-    pre = prepare(system, nodes, jumps=jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method)
+    if isinstance(jumps, tuple):  # flat_jumps: prepare needs only the rows they reach
+        reached = np.unique(jumps[1])
+        pre_jumps = {0: (reached, np.zeros(reached.size, np.int64), np.ones(reached.size))} if reached.size else {}
+    else:
+        pre_jumps = jumps
+    pre = prepare(system, nodes, jumps=pre_jumps, inputs=inputs, record_rows=record_rows, x0=x0, method=method,
+                  propagators=False)
     red = pre.system
     nl, m, _ = red.B.shape
     tab = pre.tableau
     stiffly = bool(tab.c[-1] == 1.0 and np.array_equal(tab.b, tab.a[-1]))
-    steps = np.diff(nodes)
-    keys = np.round(steps, 12)
-    distinct, step_id = np.unique(keys, return_inverse=True)
-    hs = np.empty(distinct.size)
-    r = len(red.coupled_rows)
-    full = np.empty((distinct.size, nl, nl + m, n))
-    stage = np.empty((distinct.size, 3, r, nl + m, n))
-    for s, hk in enumerate(distinct):
-        first = int(np.flatnonzero(keys == hk)[0])
-        hs[s] = steps[first]  # the numpy path uses each step's own length in the collocation
-        full[s], stage[s] = pre.props.get(float(steps[first]))
-    # jumps, sorted by subject then node (each block walks its own subjects)
-    if pre.jumps:
-        kk = np.concatenate([np.full(len(v[0]), k, np.int64) for k, v in pre.jumps.items()])
-        rows = np.concatenate([np.asarray(v[0], np.int64) for v in pre.jumps.values()])
-        subj = np.concatenate([np.asarray(v[1], np.int64) for v in pre.jumps.values()])
-        amt = np.concatenate([np.asarray(v[2], float) for v in pre.jumps.values()])
-        order = np.lexsort((kk, subj))
-        kk, rows, subj, amt = kk[order], rows[order], subj[order], amt[order]
-        j_ptr = np.searchsorted(subj, np.arange(n + 1)).astype(np.int64)
-    else:
-        kk = rows = np.zeros(0, np.int64)
-        amt = np.zeros(0)
-        j_ptr = np.zeros(n + 1, np.int64)
+    keys, parent, step_id, steps = _step_plan(np.asarray(nodes, float))
+    gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
+    coupled = red.coupled_rows[0] if red.coupled_rows else -1
+    j_ptr, kk, rows, amt = _jumps_by_subject(jumps, pre.keep, nl_full, n)
+    jump_at = np.zeros(len(nodes) + 1, np.bool_)
+    jump_at[kk] = True
     in_node = np.array(sorted(pre.inputs), np.int64)
     in_val = np.ascontiguousarray(np.stack([pre.inputs[k] for k in in_node]) if in_node.size
                                   else np.zeros((0, m, n)), dtype=float)
+    record_index = np.asarray(record_index, np.int64)
     n_rec = len(record_index)
-    x_rec = np.empty((len(record_rows), n_rec, n)) if x_out is None else x_out
-    y_rec = np.empty((len(model.SLOW_STATES), n_rec, n)) if y_out is None else y_out
-    dead = [j for j in range(len(record_rows)) if j not in pre.live]
-    x_rec[dead] = 0.0
     if not np.all(np.diff(record_index) >= 0):
         raise ValueError("record_index must be increasing")
-    if threads is None:
-        threads = threads_for(n)
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        with np.errstate(all="ignore"):
-            kernel(step_id.astype(np.int64), hs, full, stage, j_ptr, kk, rows, amt, in_node, in_val,
-                   np.asarray(record_index, np.int64), np.asarray(pre.rec_rows, np.int64),
-                   np.asarray(pre.live, np.int64), np.ascontiguousarray(pre.z0),
-                   np.ascontiguousarray(y0, dtype=float), np.ascontiguousarray(slow_parameters, dtype=float),
-                   np.ascontiguousarray(tab.a), np.ascontiguousarray(tab.b), stiffly, x_rec, y_rec, BLOCK)
-    finally:
-        numba.set_num_threads(before)
+    given = (x_out, y_out)
+    if record_states:
+        if x_out is None or not x_out.flags.c_contiguous:
+            x_out = np.empty((len(record_rows), n_rec, n))
+        if y_out is None or not y_out.flags.c_contiguous:
+            y_out = np.empty((len(model.SLOW_STATES), n_rec, n))
+        x_out[[j for j in range(len(record_rows)) if j not in pre.live]] = 0.0
+        xk, yk = x_out, y_out
+    else:
+        xk = yk = _EMPTY3
+    position = {state: j for j, state in enumerate(pre.keep)}
+    ro_states = np.array([position.get(s, -1) for s in READOUT_STATE_ORDER], np.int64)
+    if readouts:
+        ro_code = np.array([READOUT_CODES[name] for name, _, _ in readouts], np.int64)
+        rec_col = np.ascontiguousarray(np.stack([np.asarray(cols, np.int64) for _, cols, _ in readouts]))
+        for _, _, target in readouts:
+            if target.shape[0] != n or target.strides[1] != 8 or not np.may_share_memory(target, out_base):
+                raise ValueError("readout targets must be (n, T) row-major views of out_base")
+        slot_off = np.array([_offset(t, out_base) for _, _, t in readouts], np.int64)
+        slot_stride = np.array([t.strides[0] // 8 for _, _, t in readouts], np.int64)
+        rvals = np.ascontiguousarray(readout_values, dtype=float)
+        base = out_base
+    else:
+        ro_code = slot_off = slot_stride = np.zeros(0, np.int64)
+        rec_col = np.zeros((0, n_rec), np.int64)
+        rvals = np.zeros((len(READOUT_PARAMETERS), n))
+        base = np.zeros(0)
+    bad = np.zeros(n, np.bool_)
+    lanes = lanes_for(n) if lanes is None else int(lanes)
+    n_blocks = -(-n // lanes)
+    args = (np.ascontiguousarray(red.A, dtype=float), np.ascontiguousarray(red.B, dtype=float),
+            keys, parent, gaps, int(coupled), step_id, steps, jump_at, j_ptr, kk, rows, amt, in_node, in_val,
+            record_index, np.ascontiguousarray(pre.z0), np.ascontiguousarray(y0, dtype=float),
+            np.ascontiguousarray(slow_parameters, dtype=float), np.ascontiguousarray(tab.a),
+            np.ascontiguousarray(tab.b), stiffly, np.asarray(pre.rec_rows, np.int64),
+            np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
+            rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
+    entry = kernel[lanes]
+    if lanes not in _ready:
+        if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)  # this entry point's first compile
+            _announced.add(lanes)
+        _ready.add(lanes)
+    with np.errstate(all="ignore"):
+        _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:
-        stats["exponentials"] = len(pre.props._raw)
-    check_finite(x_rec, y_rec)
-    return x_rec, y_rec
+        stats["exponentials"] = int(keys.size)
+    if bad.any():
+        raise NonFiniteError(np.flatnonzero(bad))
+    if not record_states:
+        return None, None
+    for mine, theirs in zip((x_out, y_out), given):
+        if theirs is not None and theirs is not mine:
+            theirs[...] = mine
+    return (given[0] if given[0] is not None else x_out), (given[1] if given[1] is not None else y_out)

@@ -18,6 +18,7 @@ come back on the grids.  Other chunks take the direct path below.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -361,7 +362,7 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold
         times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
     )
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
-    engine = kernel.choose(engine, float(n) * nodes.size)
+    engine = kernel.choose(engine, float(n) * nodes.size, nodes.size)
     return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h, engine)
 
 
@@ -381,6 +382,7 @@ def iter_chunks(
     chunk_size: int = DEFAULT_CHUNK,
     engine: str | None = None,
     _hold_all: bool = False,
+    _outputs: dict | None = None,
 ) -> Iterator[SimulationResult]:
     """As :func:`simulate`, one :class:`SimulationResult` per chunk of subjects, in order.
 
@@ -410,6 +412,11 @@ def iter_chunks(
     ind_all = model.individual_parameters(params, population)
     plan = _plan(regimens, ind_all, duration_h, save, max_step_h, amounts, int(chunk_size), _hold_all, engine)
     values_all = _table_values(params, population) if any(steady) else None
+    full = None
+    if _outputs is not None and plan.engine == "numba" and not all(steady):
+        # the compiled engine writes every chunk's readouts straight into the final arrays
+        full = _outputs
+        full.update(_allocate_outputs(plan, population.n))
     for start in range(0, population.n, plan.chunk):
         sl = slice(start, min(start + plan.chunk, population.n))
         ind = {k: v[sl] for k, v in ind_all.items()}
@@ -417,7 +424,8 @@ def iter_chunks(
             yield _run_table_chunk(plan, params, regimens[sl], ind, values_all[sl], population.subject_ids[sl],
                                    population.seed, residual_error)
         else:
-            yield _run_chunk(plan, regimens[sl], ind, population.subject_ids[sl], population.seed, residual_error)
+            yield _run_chunk(plan, regimens[sl], ind, population.subject_ids[sl], population.seed, residual_error,
+                             full, sl)
 
 
 def has_steady_state(regimen: Regimen) -> bool:
@@ -494,8 +502,45 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
     )
 
 
-def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) -> SimulationResult:
-    """Integrate one chunk and compute what its grids save."""
+_NO_BOLUS = {k: np.zeros(0, int if k in ("bolus_subject", "bolus_state") else float)
+             for k in ("bolus_subject", "bolus_state", "bolus_time", "bolus_amount")}
+
+
+def _allocate_outputs(plan: _Plan, n: int) -> dict:
+    """Every grid's readout arrays (n, T) for ``n`` subjects, views into one buffer (key ``None``)."""
+    sizes = [(g, r, grid.times_h.size) for g, grid in plan.save.grids.items() for r in grid.readouts]
+    base = np.empty(n * sum(t for _, _, t in sizes))
+    out: dict = {None: base}
+    at = 0
+    for g, r, t in sizes:
+        out.setdefault(g, {})[r] = base[at : at + n * t].reshape(n, t)
+        at += n * t
+    return out
+
+
+def _kernel_readouts(plan: _Plan, outputs: dict, sl: slice) -> list | None:
+    """``(name, columns, target)`` for :func:`pkpd.kernel.integrate`, or None when a grid's
+    times merge (two grid times on one node: readouts are then taken from the states)."""
+    n_rec = plan.record_index.size
+    slots = []
+    for g, grid in plan.save.grids.items():
+        idx = plan.where[g]
+        if idx.size > 1 and not np.all(idx[1:] > idx[:-1]):  # increasing unless two times share a node
+            return None
+        cols = np.full(n_rec, -1, np.int64)
+        cols[idx] = np.arange(idx.size)
+        slots += [(r, cols, outputs[g][r][sl]) for r in grid.readouts]
+    return slots
+
+
+def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, outputs=None,
+               rows: slice | None = None) -> SimulationResult:
+    """Integrate one chunk and compute what its grids save.
+
+    With the compiled engine the readouts are computed by the kernel and
+    written into ``outputs`` (from :func:`_allocate_outputs`, rows ``rows``),
+    or into arrays of this chunk's own.
+    """
     n = len(regimens)
     schedule = events.from_regimens(regimens, ind, plan.duration_h)
     A, B = model.linear_system(ind)  # the solver drops the states that matter to nothing saved
@@ -503,7 +548,12 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) ->
     record_rows = tuple(range(A.shape[0])) if plan.amounts else tuple(
         i for i, s in enumerate(model.LINEAR_STATES) if s in needed
     )
-    jumps, inputs = schedule.solver_input(plan.nodes, node_of)
+    if plan.engine == "numba":  # boluses as flat arrays: the kernel walks each subject's own
+        jumps = kernel.flat_jumps(schedule, plan.nodes)
+        inputs = {} if not schedule.rate_value.size else \
+            dataclasses.replace(schedule, **_NO_BOLUS).solver_input(plan.nodes, node_of)[1]
+    else:
+        jumps, inputs = schedule.solver_input(plan.nodes, node_of)
     memo: dict = {}  # the solver asks for slow states 0, 1, 2 in order at each step
     system = SemiLinearSystem(
         A=A, B=B, n_slow=len(model.SLOW_STATES),
@@ -511,11 +561,18 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) ->
         coupled_rows=model.COUPLED_STATES,
     )
     stats: dict = {}
+    slots = None
     try:
         args = dict(jumps=jumps, inputs=inputs, record_index=plan.record_index, record_rows=record_rows,
                     y0=np.zeros((len(model.SLOW_STATES), n)), stats=stats)
         if plan.engine == "numba":
-            x_rec, y_rec = kernel.integrate(system, plan.nodes, slow_parameters=model.slow_parameters(ind), **args)
+            if outputs is None:
+                outputs, rows = _allocate_outputs(plan, n), slice(0, n)
+            slots = _kernel_readouts(plan, outputs, rows)
+            x_rec, y_rec = kernel.integrate(
+                system, plan.nodes, slow_parameters=model.slow_parameters(ind), readouts=slots or (),
+                readout_values=kernel.readout_parameters(ind), out_base=outputs[None],
+                record_states=plan.amounts or slots is None, **args)
         else:
             x_rec, y_rec = integrate(system, plan.nodes, **args)
     except NonFiniteError as exc:
@@ -525,18 +582,23 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error) ->
             f"subject {int(subject_ids[i])}: the solution became non-finite on [0, {plan.duration_h:g}] h "
             f"with {values}"
         ) from None
-    states = {model.LINEAR_STATES[r]: x_rec[j] for j, r in enumerate(record_rows)}
-    states.update({name: y_rec[j] for j, name in enumerate(model.SLOW_STATES)})  # each (T_union, n)
     grids = {}
-    for name, grid in plan.save.grids.items():
-        idx = plan.where[name]
-        out = {r: np.empty((n, idx.size)) for r in grid.readouts}
-        for tb in range(0, idx.size, _TIME_BLOCK):
-            rows = idx[tb : tb + _TIME_BLOCK]
-            block = {k: v[rows] for k, v in states.items()}
-            for r in grid.readouts:
-                out[r][:, tb : tb + rows.size] = model.readout(r, block, ind).T
-        grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+    if slots is not None:
+        for name, grid in plan.save.grids.items():
+            out = {r: outputs[name][r][rows] for r in grid.readouts}
+            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+    else:
+        states = {model.LINEAR_STATES[r]: x_rec[j] for j, r in enumerate(record_rows)}
+        states.update({name: y_rec[j] for j, name in enumerate(model.SLOW_STATES)})  # each (T_union, n)
+        for name, grid in plan.save.grids.items():
+            idx = plan.where[name]
+            out = {r: np.empty((n, idx.size)) for r in grid.readouts}
+            for tb in range(0, idx.size, _TIME_BLOCK):
+                rows_ = idx[tb : tb + _TIME_BLOCK]
+                block = {k: v[rows_] for k, v in states.items()}
+                for r in grid.readouts:
+                    out[r][:, tb : tb + rows_.size] = model.readout(r, block, ind).T
+            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
     main = grids[plan.main]
     amount_out = None
     if plan.amounts:
@@ -563,8 +625,9 @@ class _Assembly:
     its outputs once (not once per chunk and again for the concatenation).
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, outputs: dict | None = None):
         self.n = n
+        self.outputs = outputs  # readout arrays the compiled engine already writes into
         self.filled = 0
         self.first: SimulationResult | None = None
         self.exponentials = 0
@@ -576,7 +639,10 @@ class _Assembly:
     def add(self, part: SimulationResult) -> None:
         if self.first is None:
             self.first = part
-            self.grids = {g: {r: self._empty_like(v) for r, v in s.readouts.items()} for g, s in part.grids.items()}
+            if self.outputs:
+                self.grids = {g: self.outputs[g] for g in part.grids}
+            else:
+                self.grids = {g: {r: self._empty_like(v) for r, v in s.readouts.items()} for g, s in part.grids.items()}
             self.parameters = {k: self._empty_like(v) for k, v in part.parameters.items()}
             self.amounts = None if part.amounts is None else {k: self._empty_like(v) for k, v in part.amounts.items()}
             self.observed = None if part.observed is None else self._empty_like(part.observed)
@@ -584,7 +650,9 @@ class _Assembly:
         sl = slice(self.filled, self.filled + part.n_subjects)
         for g, saved in part.grids.items():
             for r, v in saved.readouts.items():
-                self.grids[g][r][sl] = v
+                dst = self.grids[g][r][sl]
+                if not np.may_share_memory(dst, v):  # the kernel wrote it in place already
+                    dst[...] = v
         for k, v in part.parameters.items():
             self.parameters[k][sl] = v
         if self.amounts is not None:
@@ -691,13 +759,14 @@ def simulate(
         The solution became non-finite (names the subject and its parameters).
     """
     assembly = None
+    buffers: dict = {}  # filled by iter_chunks when the compiled engine writes in place
     for part in iter_chunks(regimen, duration_h=duration_h, parameters=parameters, population=population,
                             output_step_h=output_step_h, times_h=times_h, outputs=outputs, save=save,
                             amounts=amounts, residual_error=residual_error, max_step_h=max_step_h,
-                            chunk_size=chunk_size, engine=engine, _hold_all=True):
+                            chunk_size=chunk_size, engine=engine, _hold_all=True, _outputs=buffers):
         if assembly is None:  # iter_chunks has validated the inputs by now
             n = population.n if population is not None else 1 if isinstance(regimen, Regimen) else len(regimen)
-            assembly = _Assembly(n)
+            assembly = _Assembly(n, buffers)
         assembly.add(part)
         del part
         if progress is not None:

@@ -389,13 +389,17 @@ class Prepared:
     live: list
     rec_rows: list
     z0: np.ndarray
-    props: "_Propagators"
+    props: "_Propagators | None"
     tableau: Tableau
 
 
 def prepare(system: SemiLinearSystem, nodes: np.ndarray, *, jumps, inputs, record_rows, x0=None,
-            method: Tableau = None) -> Prepared:
-    """Drop what matters to nothing, and compute the propagators of every step length."""
+            method: Tableau = None, propagators: bool = True) -> Prepared:
+    """Drop what matters to nothing, and compute the propagators of every step length.
+
+    With ``propagators=False`` the propagators are left to the caller
+    (``props`` is None): the compiled engine computes them itself.
+    """
     nl_full, _, n = system.B.shape
     keep, active_inputs = _reachable(system, jumps, inputs, set(record_rows) | set(system.coupled_rows), x0)
     if len(keep) < nl_full or len(active_inputs) < system.B.shape[1]:
@@ -424,8 +428,10 @@ def prepare(system: SemiLinearSystem, nodes: np.ndarray, *, jumps, inputs, recor
         position = {state: state for state in range(nl_full)}
     nl, m, _ = system.B.shape
     tab = RADAU3 if method is None else method
-    props = _Propagators(system, tab)
-    props.prepare(np.diff(nodes))
+    props = None
+    if propagators:
+        props = _Propagators(system, tab)
+        props.prepare(np.diff(nodes))
     z = np.zeros((nl + m, n))
     if x0 is not None:
         z[:nl] = np.asarray(x0, float)[keep]

@@ -22,7 +22,10 @@ needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not in
 
 PLASMA_RTOL = 1e-12
 SLOW_ATOL = 1e-12
-SLOW_READOUTS = ("receptor_density", "adaptation", "occupancy", "inhibition", "excitability")
+SLOW_READOUTS = ("receptor_density", "adaptation", "occupancy", "inhibition", "excitability", "effect",
+                 "cns_depression")
+CONCENTRATIONS = ("csf_mg_per_l", "lumbar_csf_mg_per_l", "biophase_mg_per_l")
+ALL_READOUTS = model.READOUTS + model.EXTRA_READOUTS
 
 REGIMENS = {
     "oral_ir": Regimen(doses=(Dose("oral_ir", 20, at_h=1.0, every_h=8),)),
@@ -43,15 +46,21 @@ REGIMENS = {
 
 
 def _agree(a: pkpd.SimulationResult, b: pkpd.SimulationResult) -> None:
-    pa, pb = a.readouts["plasma_mg_per_l"], b.readouts["plasma_mg_per_l"]
-    mask = np.abs(pa) > 1e-12 * np.abs(pa).max()
-    np.testing.assert_array_less(np.abs(pb - pa)[mask] / np.abs(pa)[mask], PLASMA_RTOL)
+    assert set(a.readouts) == set(b.readouts)
+    for name in ("plasma_mg_per_l",) + CONCENTRATIONS:
+        if name not in a.readouts:
+            continue
+        pa, pb = a.readouts[name], b.readouts[name]
+        mask = np.abs(pa) > 1e-12 * np.abs(pa).max()
+        np.testing.assert_array_less(np.abs(pb - pa)[mask] / np.abs(pa)[mask], PLASMA_RTOL, err_msg=name)
     for name in SLOW_READOUTS:
-        np.testing.assert_array_less(np.abs(a.readouts[name] - b.readouts[name]), SLOW_ATOL, err_msg=name)
+        if name in a.readouts:
+            np.testing.assert_array_less(np.abs(a.readouts[name] - b.readouts[name]), SLOW_ATOL, err_msg=name)
 
 
 def _both(regimen, **kw):
     kw.setdefault("duration_h", 24 * 6)
+    kw.setdefault("outputs", ALL_READOUTS)
     kw.setdefault("population", sample_population(40, seed=5, variability=True))
     return (pkpd.simulate(regimen, engine="numpy", **kw), pkpd.simulate(regimen, engine="numba", **kw))
 
@@ -88,6 +97,48 @@ def test_batch_equals_one_subject_at_a_time():
 
 
 @needs_numba
+def test_several_grids_and_merged_times_agree():
+    """Readouts computed in the kernel on several grids; two grid times on one node fall back to states."""
+    reg = REGIMENS["mixed"]
+    save = pkpd.SaveAt(output=pkpd.Grid(np.arange(0, 96.5, 0.5), ("plasma_mg_per_l", "excitability")),
+                       daily=pkpd.Grid(np.arange(0, 97, 24.0), ALL_READOUTS))
+    merged = pkpd.SaveAt(output=pkpd.Grid([0.0, 10.0, 10.0 + 1e-12, 50.0], ALL_READOUTS))
+    for s in (save, merged):
+        a, b = _both(reg, duration_h=96, save=s, outputs=model.READOUTS)
+        for name in s.grids:
+            _agree(pkpd.SimulationResult(a.grids[name].time_h, a.grids[name].readouts, {}, a.subject_ids),
+                   pkpd.SimulationResult(b.grids[name].time_h, b.grids[name].readouts, {}, b.subject_ids))
+
+
+@needs_numba
+def test_chunks_lanes_and_in_place_writes_do_not_change_the_result():
+    pop = sample_population(150, seed=3, variability=True)
+    kw = dict(duration_h=72, population=pop, engine="numba", outputs=ALL_READOUTS)
+    whole = pkpd.simulate(REGIMENS["oral_er"], **kw)
+    chunked = pkpd.simulate(REGIMENS["oral_er"], chunk_size=37, **kw)
+    streamed = list(pkpd.iter_chunks(REGIMENS["oral_er"], chunk_size=64, **kw))
+    for name, v in whole.readouts.items():
+        np.testing.assert_array_equal(chunked.readouts[name], v, err_msg=name)
+        np.testing.assert_array_equal(np.concatenate([p.readouts[name] for p in streamed]), v, err_msg=name)
+    small = _solver_run(pop, lanes=kernel.SMALL_BLOCK)
+    large = _solver_run(pop, lanes=kernel.BLOCK)
+    for a, b in zip(small, large):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@needs_numba
+def test_non_finite_names_the_subject():
+    pop = sample_population(70, seed=1, variability=True)
+    params = pkpd.default_parameters()
+    ind = model.individual_parameters(params, pop)
+    sp = model.slow_parameters(ind)
+    sp[2, 66] = np.inf  # k_int of subject 67
+    with pytest.raises(pkpd.solver.NonFiniteError) as info:
+        _solver_run(pop, slow_parameters=sp)
+    assert info.value.systems.tolist() == [66]
+
+
+@needs_numba
 def test_threads_do_not_change_the_result():
     pop = sample_population(300, seed=4, variability=True)
     serial = _solver_run(pop, threads=1)
@@ -96,7 +147,7 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
-def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba"):
+def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None, slow_parameters=None):
     """Solver-level run (start states are the solver's reset mechanism)."""
     ind = model.individual_parameters(pkpd.default_parameters(), pop)
     reg = REGIMENS["mixed"]
@@ -112,7 +163,8 @@ def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba"):
     args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=tuple(range(A.shape[0])), y0=y0, x0=x0)
     if engine == "numpy":
         return integrate(system, nodes, **args)
-    return kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), threads=threads, **args)
+    sp = model.slow_parameters(ind) if slow_parameters is None else slow_parameters
+    return kernel.integrate(system, nodes, slow_parameters=sp, threads=threads, lanes=lanes, **args)
 
 
 @needs_numba
@@ -176,13 +228,17 @@ def test_disable_variable_falls_back_to_numpy(monkeypatch):
 def test_engine_choice(monkeypatch):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "loaded", lambda: False)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     assert kernel.choose("numpy", 1e12) == "numpy"
     assert kernel.choose("auto", 10.0) == "numpy"  # too small to pay for a compile
     assert kernel.choose("auto", kernel.AUTO_COMPILE_WORK) == "numba"
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     assert kernel.choose("auto", kernel.AUTO_LOAD_WORK) == "numba"
     assert kernel.choose("auto", 10.0) == "numpy"
+    assert kernel.choose("auto", 10.0, kernel.AUTO_LOAD_NODES) == "numba"  # a long run of one subject
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
+    assert kernel.choose("auto", 10.0, kernel.AUTO_LOAD_NODES) == "numpy"  # never a compile for it
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     monkeypatch.setenv(kernel.ENGINE_VARIABLE, "numpy")
     assert kernel.choose(None, 1e12) == "numpy"
     monkeypatch.setenv(kernel.ENGINE_VARIABLE, "fortran")
@@ -195,13 +251,13 @@ def test_engine_choice(monkeypatch):
 def test_compile_notice_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "_kernel", None)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     monkeypatch.setattr(kernel, "_build", lambda: "compiled")
     assert kernel.get_kernel() == "compiled"
     err = capsys.readouterr().err
     assert err.strip() == kernel.COMPILE_NOTICE
     monkeypatch.setattr(kernel, "_kernel", None)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
     kernel.get_kernel()
     assert capsys.readouterr().err == ""
 
