@@ -480,7 +480,7 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
         subjects.append(Subject(str(int(subject_ids[i])), i + 1, recs))
     try:
         res = table_engine.simulate_table(EventTable(tuple(subjects), source="<regimen>"), params,
-                                          max_step_h=plan.max_step_h)
+                                          max_step_h=plan.max_step_h, engine=plan.engine)
     except SolverError as exc:
         raise SolverError(f"{exc} (subjects {int(subject_ids[0])}-{int(subject_ids[-1])})") from None
     grids = {}
