@@ -59,7 +59,7 @@ from .errors import EventTableError, ParameterError, show
 from .parameters import COVARIATES, PARAMETER_INFO
 from .model import typical_values_with_eta
 from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, Columns, EventTable,
-                      Record, Subject, TextColumn, regimen_rows)
+                      Record, StepColumn, Subject, TextColumn, regimen_rows)
 
 #: Standard items, in their usual order.
 STANDARD_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DV")
@@ -494,12 +494,13 @@ def _values_ok(canon: str, kind: str, x: np.ndarray) -> np.ndarray:
         return np.isfinite(x) & ((x >= lo) if lo_in else (x > lo)) & ((x <= hi) if hi_in else (x < hi))
 
 
-def _carry_forward(pos: np.ndarray | None, x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+def _carry_forward(pos: np.ndarray | None, x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray | StepColumn:
     """Last value carried forward within each subject: the value in force at every row (NaN before the first).
 
     ``pos``: rows written (ascending; None: every row), ``x`` their values,
     ``starts``: each subject's first row.  The value changes only at a
-    written row or a subject's first row: one repeat of those values.
+    written row or a subject's first row: a :class:`pkpd.records.StepColumn`
+    of those values (no per-row copy).
     """
     if pos is None:
         return x
@@ -512,7 +513,7 @@ def _carry_forward(pos: np.ndarray | None, x: np.ndarray, starts: np.ndarray, n:
     keys, rows = keys[last], rows[last]
     v = np.full(rows.size, np.nan)
     v[(keys & 1) == 1] = x
-    return np.repeat(v, np.diff(np.append(rows, n)))
+    return StepColumn(rows, v, n)
 
 
 class _Faults:

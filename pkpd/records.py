@@ -66,6 +66,60 @@ class TextColumn(_SequenceABC):
         return f"TextColumn(<{len(self)} cells, {self.texts.size} distinct>)"
 
 
+class StepColumn:
+    """A read-only float column that changes only at some rows (a value carried forward).
+
+    From row ``rows[j]`` on (until ``rows[j + 1]``) every entry is
+    ``steps[j]``; NaN before ``rows[0]``.  A 13.5 M-row table whose
+    parameter columns are written once per subject holds one entry per
+    subject instead of one per row.  ``column[i]`` is a float,
+    ``column[index_array]`` and ``column[a:b]`` arrays, and
+    ``np.asarray(column)`` every entry (built when asked for).
+    """
+
+    __slots__ = ("rows", "steps", "n")
+    dtype = np.dtype(float)
+
+    def __init__(self, rows, steps, n: int):
+        self.rows = np.asarray(rows, np.intp)
+        self.steps = np.asarray(steps, float)
+        self.n = int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.n,)
+
+    def _at(self, idx: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(self.rows, idx, side="right") - 1
+        return np.where(j >= 0, self.steps[np.maximum(j, 0)] if self.steps.size else np.nan, np.nan)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._at(np.arange(self.n)[i])
+        idx = np.asarray(i)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        if idx.ndim == 0:
+            k = int(idx) + self.n * (int(idx) < 0)
+            if not 0 <= k < self.n:
+                raise IndexError(i)
+            return float(self._at(np.array([k]))[0])
+        return self._at(np.where(idx < 0, idx + self.n, idx))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a StepColumn's entries are built on request: an array needs a copy")
+        lead = np.full(int(self.rows[0]) if self.rows.size else self.n, np.nan)
+        full = np.concatenate([lead, np.repeat(self.steps, np.diff(np.append(self.rows, self.n)))])
+        return full if dtype is None else full.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"StepColumn(<{self.n} entries, {self.steps.size} steps>)"
+
+
 @dataclass(frozen=True)
 class Record:
     """One data row of an event table, after defaults are filled in.
@@ -136,9 +190,10 @@ class Columns:
     starts : ndarray of int, (subjects + 1,)
     row, evid, cmt, addl, ss : ndarray of int
     time, amt, rate, ii : ndarray of float
-    values : mapping of str to ndarray of float
+    values : mapping of str to ndarray of float (or :class:`StepColumn`)
         Value in force at each record (last value carried forward, this
         row's own value included); NaN where the subject has none yet.
+        Indexed by a row, an index array or a slice.
     carried : mapping of str to sequence of str
         A :class:`TextColumn` when read from a file, a DataFrame or a mapping.
     written : mapping of str to ndarray of int

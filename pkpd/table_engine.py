@@ -55,7 +55,7 @@ from . import events, kernel, model, steady_state
 from .errors import ParameterError, RegimenError, SolverError
 from .parameters import PARAMETER_INFO, Parameters, default_parameters
 from .population import Population
-from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record
+from .records import DOSABLE_CMTS, DOSE, RESET, RESET_DOSE, Columns, EventTable, Record, TextColumn
 from .solver import NonFiniteError, SemiLinearSystem, fastest_rate, integrate, node_of, time_grid
 from .steady_state import NL, NS, Dosing
 from .units import TIME_TOLERANCE_H
@@ -96,7 +96,7 @@ class TableResult:
         Every readout of :data:`pkpd.model.READOUTS`, in spec order.
     covariates : mapping of str to ndarray
         ``WT`` (kg) and ``CRCL`` (mL/min) in force for the readouts.
-    carried : mapping of str to ndarray of object
+    carried : mapping of str to ndarray of object (or a coded :class:`pkpd.records.TextColumn`)
         Carried columns, as text.
     """
 
@@ -627,6 +627,13 @@ def _periodic_slow_states(subjects, cache: _Individuals, max_step_h) -> dict:
     return out
 
 
+def _output_rows(column, rows: np.ndarray):
+    """A carried column at the output rows: still coded when it came coded (a :class:`TextColumn`)."""
+    if isinstance(column, TextColumn):
+        return TextColumn(column.codes[rows], column.texts)
+    return np.asarray(column, dtype=object)[rows]
+
+
 def _blocks(subjects: np.ndarray) -> list[np.ndarray]:
     """``subjects`` in batches of at most :data:`_BATCH_SUBJECTS`, of near-equal sizes (none when empty)."""
     return np.array_split(subjects, -(-subjects.size // _BATCH_SUBJECTS)) if subjects.size else []
@@ -685,13 +692,15 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     steady_first[data.starts[:-1]] = True
     steady_first &= periodic
     cut[subject_of[(evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0) & ~steady_first) | changed]] = True
-    prev_out = np.maximum.accumulate(np.where(is_out, np.arange(n), -1))
-    after_out = is_dose & (prev_out >= first_of) & (np.abs(times[np.maximum(prev_out, 0)] - times) <= _TOL)
-    cut[subject_of[after_out]] = True
+    out_rows, dose_rows = np.flatnonzero(is_out), np.flatnonzero(is_dose)
+    last = np.searchsorted(out_rows, dose_rows) - 1  # each dose row's last output row before it
+    prev = out_rows[np.maximum(last, 0)] if out_rows.size else np.zeros(0, int)
+    after_out = (last >= 0) & (prev >= first_of[dose_rows]) & (np.abs(times[prev] - times[dose_rows]) <= _TOL)
+    cut[subject_of[dose_rows[after_out]]] = True
     out_rank = np.cumsum(is_out) - 1
     counts = np.bincount(subject_of[is_out], minlength=len(subjects))
     rows, times_out, evids = data.row[is_out], times[is_out], evid[is_out]
-    carried = {c: np.asarray(data.carried[c], dtype=object)[is_out] for c in table.carried}
+    carried = {c: _output_rows(data.carried[c], out_rows) for c in table.carried}
     outputs = _Outputs(int(is_out.sum()))
     steady = np.zeros(len(subjects), bool)
     steady[subject_of[steady_first]] = True

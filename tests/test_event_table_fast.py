@@ -136,7 +136,7 @@ def _same_columns(a, b):
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), f
     assert list(da.values) == list(db.values)
     for k in da.values:
-        assert da.values[k].dtype == db.values[k].dtype and da.values[k].tobytes() == db.values[k].tobytes(), k
+        assert np.asarray(da.values[k]).tobytes() == np.asarray(db.values[k]).tobytes(), k
     assert list(da.carried) == list(db.carried)
     for k in da.carried:
         assert list(da.carried[k]) == list(db.carried[k]), k
@@ -276,8 +276,18 @@ def test_carry_forward_is_a_gather_per_subject():
     pos = np.array([1, 3, 4, 7])
     x = np.array([10.0, 20.0, 30.0, 40.0])
     got = et._carry_forward(pos, x, starts, 9)
-    np.testing.assert_array_equal(got, [np.nan, 10, 10, 20, 30, 30, np.nan, 40, 40])
-    np.testing.assert_array_equal(et._carry_forward(np.zeros(0, np.intp), np.zeros(0), starts, 9), [np.nan] * 9)
+    expected = np.array([np.nan, 10, 10, 20, 30, 30, np.nan, 40, 40])
+    np.testing.assert_array_equal(np.asarray(got), expected)
+    # every way the engine reads it: a row, negative rows, index arrays, masks, slices
+    assert np.isnan(got[0]) and got[4] == 30.0 and got[-1] == 40.0 and isinstance(got[2], float)
+    np.testing.assert_array_equal(got[np.array([8, 0, 3, 3])], expected[[8, 0, 3, 3]])
+    np.testing.assert_array_equal(got[expected > 15], expected[expected > 15])
+    np.testing.assert_array_equal(got[2:7], expected[2:7])
+    np.testing.assert_array_equal(got[::-2], expected[::-2])
+    with pytest.raises(IndexError):
+        got[9]
+    np.testing.assert_array_equal(np.asarray(et._carry_forward(np.zeros(0, np.intp), np.zeros(0), starts, 9)),
+                                  [np.nan] * 9)
 
 
 def test_text_column_is_a_read_only_sequence():
