@@ -95,7 +95,7 @@ class Schedule:
 
 
 def _cat(parts, dtype=float) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def from_regimens(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> Schedule:
@@ -207,10 +207,18 @@ def event_times(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], dura
         hit = _ONE.get(("times",) + one)
         if hit is not None:
             return hit[1]
-    keys = {}
-    for i, reg in enumerate(regimens):
-        keys.setdefault((id(reg), float(ind["t_lag"][i]), float(ind["D_er"][i])), i)
-    pick = np.fromiter(keys.values(), dtype=int, count=len(keys))
+    first = regimens[0] if len(regimens) else None
+    if len(regimens) > 1 and all(r is first for r in regimens):  # one regimen: distinct (lag, window) pairs
+        lag, width = np.asarray(ind["t_lag"], float), np.asarray(ind["D_er"], float)
+        order = np.lexsort((width, lag))  # stable: each run of equal pairs starts with its first subject
+        new = np.ones(order.size, bool)
+        new[1:] = (lag[order[1:]] != lag[order[:-1]]) | (width[order[1:]] != width[order[:-1]])
+        pick = np.sort(order[new])
+    else:
+        keys = {}
+        for i, reg in enumerate(regimens):
+            keys.setdefault((id(reg), float(ind["t_lag"][i]), float(ind["D_er"][i])), i)
+        pick = np.fromiter(keys.values(), dtype=int, count=len(keys))
     sub_ind = {k: ind[k][pick] for k in ("t_lag", "D_er", "F_ir", "F_er")}
     times = from_regimens([regimens[i] for i in pick], sub_ind, duration_h).times()
     times = times[times < duration_h + TIME_TOLERANCE_H]

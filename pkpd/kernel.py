@@ -413,7 +413,7 @@ def integrate(
     if system.n_slow != len(model.SLOW_STATES) or tuple(system.coupled_rows) != model.COUPLED_STATES:
         raise ValueError("the compiled kernel integrates the reference model's slow part only")
     if isinstance(jumps, tuple):  # flat_jumps: prepare needs only the rows they reach
-        reached = np.unique(jumps[1])
+        reached = np.flatnonzero(np.bincount(jumps[1], minlength=nl_full))  # the rows, sorted (np.unique)
         pre_jumps = {0: (reached, np.zeros(reached.size, np.int64), np.ones(reached.size))} if reached.size else {}
     else:
         pre_jumps = jumps
