@@ -133,7 +133,7 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 W_XS, W_Y, W_P, W_BAD, W_INV = 0, 3, 6, 16, 17
 W_ROWS = 35
 # Records whose readouts are kept before being written out, subject by subject.
-R_BUF = 16
+R_BUF = 32
 
 
 def _blocks(b_start, b_stop,
