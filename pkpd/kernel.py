@@ -5,7 +5,9 @@ the system reduced by :func:`pkpd.solver.prepare`: exact linear part by
 per-subject propagators (computed in the kernel with the same Taylor
 scaling-and-squaring as :func:`pkpd.solver.expm_batch` and the same
 squaring of half steps as :class:`pkpd.solver._Propagators`), 3-stage
-collocation of the slow part solved exactly by Cramer's rule.  The slow
+collocation of the slow part solved exactly by Cramer's rule (the two
+adaptations, whose rate is constant, by the inverse of their step's
+collocation matrix, made once per distinct step as the numpy path does).  The slow
 part's equations are not transcribed here: the kernel compiles the
 elementwise functions of :mod:`pkpd.model` (``kd_units``,
 ``receptor_loss_coefficients``, ``inhibition_of``, ``occupancy_of``,
