@@ -192,7 +192,7 @@ def _one_key(regimens, ind, duration_h) -> tuple | None:
 
 def _remember(key: tuple, regimen: Regimen, value) -> None:
     if len(_ONE) >= 16:
-        _ONE.pop(next(iter(_ONE)))
+        _ONE.pop(next(iter(_ONE), None), None)  # another thread may have evicted it
     _ONE[key] = (regimen, value)
 
 

@@ -355,7 +355,7 @@ def _save(duration_h: float, save, output_step_h, times_h, outputs) -> SaveAt:
             save = SaveAt(**{MAIN_GRID: Grid(output_times(duration_h, step), names)})
             if key is not None:
                 if len(_SAVES) >= 8:
-                    _SAVES.pop(next(iter(_SAVES)))
+                    _SAVES.pop(next(iter(_SAVES), None), None)  # another thread may have evicted it
                 _SAVES[key] = save
     else:
         save = SaveAt(**{MAIN_GRID: Grid(times_h, tuple(outputs))})
@@ -394,7 +394,7 @@ def _time_grid(times: np.ndarray, event_times: np.ndarray, max_step_h: float, fa
     hit = _GRIDS.get(key)
     if hit is None:
         if len(_GRIDS) >= 8:
-            _GRIDS.pop(next(iter(_GRIDS)))
+            _GRIDS.pop(next(iter(_GRIDS), None), None)  # another thread may have evicted it
         hit = _GRIDS[key] = tuple(_readonly(a) for a in time_grid(times, event_times, max_step_h, fast_rate))
     return hit
 
@@ -543,7 +543,7 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
         idx = plan.where[name]
         out = {r: _readonly(np.ascontiguousarray(res.readouts[r].reshape(n, times.size)[:, idx]))
                for r in grid.readouts}
-        grids[name] = Saved(_readonly(grid.times_h), MappingProxyType(out))
+        grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType(out))
     main = grids[plan.main]
     observed = None
     if residual_error is not None:
@@ -641,7 +641,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
     if slots is not None:
         for name, grid in plan.save.grids.items():
             out = {r: outputs[name][r][rows] for r in grid.readouts}
-            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+            grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
     else:
         states = {model.LINEAR_STATES[r]: x_rec[j] for j, r in enumerate(record_rows)}
         states.update({name: y_rec[j] for j, name in enumerate(model.SLOW_STATES)})  # each (T_union, n)
@@ -653,7 +653,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
                 block = {k: v[rows_] for k, v in states.items()}
                 for r in grid.readouts:
                     out[r][:, tb : tb + rows_.size] = model.readout(r, block, ind).T
-            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+            grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
     main = grids[plan.main]
     amount_out = None
     if plan.amounts:

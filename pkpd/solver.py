@@ -371,7 +371,7 @@ def _reachable(system: SemiLinearSystem, jumps, inputs, observed, x0=None) -> tu
                 closure[:] = grown
         keep = tuple(int(i) for i in np.flatnonzero(reached & influencing))
         if len(_KEPT) >= 64:
-            _KEPT.pop(next(iter(_KEPT)))
+            _KEPT.pop(next(iter(_KEPT), None), None)  # another thread may have evicted it
         _KEPT[key] = keep
     return list(keep), active_inputs
 

@@ -74,6 +74,8 @@ def test_results_and_remembered_values_are_read_only():
     for arr in (res.time_h, res.subject_ids, *res.readouts.values(), *res.parameters.values()):
         with pytest.raises(ValueError):
             arr[...] = 0.0
+    with pytest.raises(ValueError):  # the times are shared by later runs of the same grid
+        res.time_h.setflags(write=True)
     save = sim._save(48.0, None, 1.0, None, ("plasma_mg_per_l",))
     times, where = save.union()
     with pytest.raises(ValueError):
