@@ -13,6 +13,8 @@ Times in h, amounts in mg, rates in mg/h.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -95,6 +97,8 @@ class Schedule:
 
 
 def _cat(parts, dtype=float) -> np.ndarray:
+    if len(parts) == 1:  # a new array already (each part is made for this schedule alone)
+        return parts[0].astype(dtype, copy=False)
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
@@ -120,9 +124,12 @@ def from_regimens(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], du
         hit = _ONE.get(("schedule",) + key)
         if hit is not None:
             return hit[1]
-    groups: dict[int, list[int]] = {}
-    for i, reg in enumerate(regimens):
-        groups.setdefault(id(reg), []).append(i)
+    groups: dict = {}
+    if shared(regimens):
+        groups[id(regimens[0])] = np.arange(n)
+    else:
+        for i, reg in enumerate(regimens):
+            groups.setdefault(id(reg), []).append(i)
     bolus = ([], [], [], [])
     rate = ([], [], [], [], [])
     for members in groups.values():
@@ -196,6 +203,11 @@ def _remember(key: tuple, regimen: Regimen, value) -> None:
     _ONE[key] = (regimen, value)
 
 
+def shared(regimens: Sequence) -> bool:
+    """Is every item the same object as the first (a population sharing one regimen)?"""
+    return len(regimens) > 0 and all(map(operator.is_, regimens, itertools.repeat(regimens[0])))
+
+
 def event_times(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> np.ndarray:
     """Every time (h) at which some subject's schedule changes, up to ``duration_h``.
 
@@ -207,8 +219,7 @@ def event_times(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], dura
         hit = _ONE.get(("times",) + one)
         if hit is not None:
             return hit[1]
-    first = regimens[0] if len(regimens) else None
-    if len(regimens) > 1 and all(r is first for r in regimens):  # one regimen: distinct (lag, window) pairs
+    if len(regimens) > 1 and shared(regimens):  # one regimen: distinct (lag, window) pairs
         lag, width = np.asarray(ind["t_lag"], float), np.asarray(ind["D_er"], float)
         order = np.lexsort((width, lag))  # stable: each run of equal pairs starts with its first subject
         new = np.ones(order.size, bool)

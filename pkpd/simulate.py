@@ -459,8 +459,11 @@ def iter_chunks(
         main = save.grids.get(MAIN_GRID) or next(iter(save.grids.values()))
         if residual_error.readout not in main.readouts:
             raise ParameterError(f"residual_error.readout: {residual_error.readout!r} is not a saved readout")
-    known: dict = {}  # by regimen object: a population often shares one
-    steady = [known[id(r)] if id(r) in known else known.setdefault(id(r), has_steady_state(r)) for r in regimens]
+    if events.shared(regimens):  # a population often shares one regimen object
+        steady = [has_steady_state(regimens[0])] * len(regimens)
+    else:
+        known: dict = {}  # by regimen object
+        steady = [known[id(r)] if id(r) in known else known.setdefault(id(r), has_steady_state(r)) for r in regimens]
     if amounts and any(steady):
         raise ParameterError("amounts: not available for a regimen with a steady-state dose (the amounts eliminated "
                              "and given before the steady state are infinite); got True")
