@@ -127,15 +127,18 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 # padded with copies of its first subject, whose results are not written.
 # Rows of the slow part's scratch array: A_csf at the stages, the slow
 # states, the per-subject values (pkpd.model.SLOW_PARAMETERS), a finite check.
-W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
-W_ROWS = 17
+# Then the inverses of the two adaptations' collocation matrices for the
+# step, (I + h q A)^-1 (their rate q is constant): the last row of each
+# first (all that a stiffly accurate method reads), then the first two rows.
+W_XS, W_Y, W_P, W_BAD, W_INV = 0, 3, 6, 16, 17
+W_ROWS = 35
 # Records whose readouts are kept before being written out, subject by subject.
-R_BUF = 16
+R_BUF = 32
 
 
 def _blocks(b_start, b_stop,
            A, B, keys, parent, gaps, coupled,
-           step_id, hs, jump_at, j_ptr, j_node, j_row, j_amt, in_node, in_val,
+           step_id, hs, h_first, jump_at, j_ptr, j_node, j_row, j_amt, in_node, in_val,
            rec_index, z0, y0, prm, tab_a, tab_b, stiffly,
            rec_src, rec_dst, x_out, y_out,
            ro_code, ro_states, rprm, out, slot_off, slot_stride, rec_col,
@@ -146,7 +149,9 @@ def _blocks(b_start, b_stop,
     the distinct step lengths (propagators), ``parent[s]`` the step whose
     propagators squared give step ``s``'s (-1: exponentials of the stage
     ``gaps``); ``coupled`` the row the slow part reads (-1: none); ``hs``
-    each step's length.  States are recorded into ``x_out``/``y_out`` (rows
+    each step's length, ``h_first[s]`` the length of the first step of
+    distinct length ``s`` (the adaptations' collocation inverses are made
+    with it, as :func:`pkpd.solver.integrate` does).  States are recorded into ``x_out``/``y_out`` (rows
     ``rec_dst`` of ``rec_src``) when they have rows; readout ``ro_code[q]``
     goes to ``out[slot_off[q] + subject * slot_stride[q] + rec_col[q, record]]``
     (skipped where the column is -1).  ``bad[subject]`` is set when a
@@ -178,6 +183,8 @@ def _blocks(b_start, b_stop,
     sq = np.empty(L, np.int64)
     fl = np.empty((n_s, nl, na, L))
     sl = np.zeros((n_s, 3, na, L))
+    inv = np.empty((n_s, 18 * L))  # the adaptations' (I + h q A)^-1 of each distinct step, rows as in w
+    ainv = np.empty((9, L))
     w = np.zeros(W_ROWS * L)
     rl = np.empty((rprm.shape[0], L))
     z = np.empty((na, L))
@@ -254,6 +261,13 @@ def _blocks(b_start, b_stop,
         for q in range(rprm.shape[0]):
             for j in range(L):
                 rl[q, j] = rprm[q, src[j]]
+        for s in range(n_s):  # as pkpd.solver._constant_q_inverse, rate k_M then k_M2
+            for ad in range(2):
+                _constant_q_inverse(w, (W_P + 6 + 2 * ad) * L, L, h_first[s], tab_a, ainv)
+                for e in range(9):
+                    row = 3 * ad + e - 6 if e >= 6 else 6 + 6 * ad + e
+                    for j in range(L):
+                        inv[s, row * L + j] = ainv[e, j]
         for j in range(L):
             for a in range(na):
                 z[a, j] = z0[a, src[j]]
@@ -296,6 +310,8 @@ def _blocks(b_start, b_stop,
                     for a in range(na):
                         for j in range(L):
                             w[(W_XS + st) * L + j] += sl[s, st, a, j] * z[a, j]
+            for t in range((6 if stiffly else 18) * L):  # stiffly accurate: the last rows only
+                w[W_INV * L + t] = inv[s, t]
             _slow(w, L, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
                   h * tab_a[1, 2], h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2],
                   h * tab_b[0], h * tab_b[1], h * tab_b[2], stiffly)
@@ -335,21 +351,51 @@ def _slow(w, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stif
         d0 = inhib(c0, l0, g, tau) - i0
         d1 = inhib(c1, l1, g, tau) - i0
         d2 = inhib(c2, l2, g, tau) - i0
-        # the two adaptations (slow states 1 and 2), written out
-        rate, extent = w[(W_P + 6) * L + j], w[(W_P + 7) * L + j]
-        p0, q0 = adapt(d0, rate, extent)
-        p1, q1 = adapt(d1, rate, extent)
-        p2, q2 = adapt(d2, rate, extent)
-        _, _, _, e = _collocate(w[(W_Y + 1) * L + j], p0, p1, p2, q0, q1, q2,
-                                a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-        w[(W_Y + 1) * L + j] = e
-        rate, extent = w[(W_P + 8) * L + j], w[(W_P + 9) * L + j]
-        p0, q0 = adapt(d0, rate, extent)
-        p1, q1 = adapt(d1, rate, extent)
-        p2, q2 = adapt(d2, rate, extent)
-        _, _, _, e = _collocate(w[(W_Y + 2) * L + j], p0, p1, p2, q0, q1, q2,
-                                a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-        w[(W_Y + 2) * L + j] = e
+        # the two adaptations (slow states 1 and 2): their rate q is constant, so the
+        # collocation matrix's inverse is the step's (W_INV rows), as in pkpd.solver
+        for ad in range(2):
+            rate, extent = w[(W_P + 6 + 2 * ad) * L + j], w[(W_P + 7 + 2 * ad) * L + j]
+            p0, q = adapt(d0, rate, extent)
+            p1, _ = adapt(d1, rate, extent)
+            p2, _ = adapt(d2, rate, extent)
+            ya = w[(W_Y + 1 + ad) * L + j]
+            r0 = ya + (a00 * p0 + a01 * p1 + a02 * p2)
+            r1 = ya + (a10 * p0 + a11 * p1 + a12 * p2)
+            r2 = ya + (a20 * p0 + a21 * p1 + a22 * p2)
+            v = (W_INV + 3 * ad) * L + j  # the last row
+            s2 = w[v] * r0 + w[v + L] * r1 + w[v + 2 * L] * r2
+            if stiffly:
+                e = s2
+            else:
+                v = (W_INV + 6 + 6 * ad) * L + j  # the first two rows
+                s0 = w[v] * r0 + w[v + L] * r1 + w[v + 2 * L] * r2
+                s1 = w[v + 3 * L] * r0 + w[v + 4 * L] * r1 + w[v + 5 * L] * r2
+                e = ya + (hb0 * (p0 - q * s0) + hb1 * (p1 - q * s1) + hb2 * (p2 - q * s2))
+            w[(W_Y + 1 + ad) * L + j] = e
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _constant_q_inverse(w, q_at, L, h, tab_a, out):
+    # As pkpd.solver._constant_q_inverse: (I + h q A)^-1 for q = w[q_at + j], lane j,
+    # as the adjugate over the determinant; out[3 * i + c, j] is entry (i, c).
+    for j in range(L):
+        hq = h * w[q_at + j]
+        m00, m01, m02 = 1.0 + tab_a[0, 0] * hq, 0.0 + tab_a[0, 1] * hq, 0.0 + tab_a[0, 2] * hq
+        m10, m11, m12 = 0.0 + tab_a[1, 0] * hq, 1.0 + tab_a[1, 1] * hq, 0.0 + tab_a[1, 2] * hq
+        m20, m21, m22 = 0.0 + tab_a[2, 0] * hq, 0.0 + tab_a[2, 1] * hq, 1.0 + tab_a[2, 2] * hq
+        i00 = m11 * m22 - m12 * m21
+        i01 = -1.0 * (m01 * m22 - m02 * m21)
+        i02 = m01 * m12 - m02 * m11
+        i10 = -1.0 * (m10 * m22 - m12 * m20)
+        i11 = m00 * m22 - m02 * m20
+        i12 = -1.0 * (m00 * m12 - m02 * m10)
+        i20 = m10 * m21 - m11 * m20
+        i21 = -1.0 * (m00 * m21 - m01 * m20)
+        i22 = m00 * m11 - m01 * m10
+        det = m00 * i00 + m01 * i10 + m02 * i20
+        out[0, j], out[1, j], out[2, j] = i00 / det, i01 / det, i02 / det
+        out[3, j], out[4, j], out[5, j] = i10 / det, i11 / det, i12 / det
+        out[6, j], out[7, j], out[8, j] = i20 / det, i21 / det, i22 / det
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")

@@ -13,6 +13,8 @@ Times in h, amounts in mg, rates in mg/h.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -95,7 +97,9 @@ class Schedule:
 
 
 def _cat(parts, dtype=float) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    if len(parts) == 1:  # a new array already (each part is made for this schedule alone)
+        return parts[0].astype(dtype, copy=False)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def from_regimens(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> Schedule:
@@ -115,9 +119,17 @@ def from_regimens(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], du
     gut on ``[t + t_lag, t + t_lag + D_er)``; infusions feed their route's state.
     """
     n = len(regimens)
-    groups: dict[int, list[int]] = {}
-    for i, reg in enumerate(regimens):
-        groups.setdefault(id(reg), []).append(i)
+    key = _one_key(regimens, ind, duration_h)
+    if key is not None:
+        hit = _ONE.get(("schedule",) + key)
+        if hit is not None:
+            return hit[1]
+    groups: dict = {}
+    if shared(regimens):
+        groups[id(regimens[0])] = np.arange(n)
+    else:
+        for i, reg in enumerate(regimens):
+            groups.setdefault(id(reg), []).append(i)
     bolus = ([], [], [], [])
     rate = ([], [], [], [], [])
     for members in groups.values():
@@ -152,11 +164,48 @@ def from_regimens(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], du
                       np.full(subj.size, min(inf.stop_h, duration_h)), np.full(subj.size, inf.rate_mg_per_h))
             for part, value in zip(rate, values):
                 part.append(value)
-    return Schedule(
+    schedule = Schedule(
         n,
         _cat(bolus[0], int), _cat(bolus[1], int), _cat(bolus[2]), _cat(bolus[3]),
         _cat(rate[0], int), _cat(rate[1], int), _cat(rate[2]), _cat(rate[3]), _cat(rate[4]),
     )
+    if key is not None:
+        for name in _SCHEDULE_ARRAYS:
+            getattr(schedule, name).setflags(write=False)
+        _remember(("schedule",) + key, regimens[0], schedule)
+    return schedule
+
+
+_SCHEDULE_ARRAYS = ("bolus_subject", "bolus_state", "bolus_time", "bolus_amount", "rate_subject", "rate_input",
+                    "rate_start", "rate_stop", "rate_value")
+#: Schedules and event times of the last few single subjects (a re-run of one subject, a notebook
+#: slider), by (what, id(regimen), duration, t_lag, F_ir, F_er, D_er); each entry holds its regimen,
+#: so the id is not reused while the entry lives.  Regimens are immutable, the arrays read-only.
+_ONE: dict = {}
+
+
+def _one_key(regimens, ind, duration_h) -> tuple | None:
+    """The key of a one-subject translation in :data:`_ONE`, or None (several subjects)."""
+    if len(regimens) != 1 or not isinstance(regimens[0], Regimen):
+        return None
+    try:
+        values = tuple(float(ind[k][0]) for k in ("t_lag", "F_ir", "F_er", "D_er"))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not all(np.shape(ind[k]) == (1,) for k in ("t_lag", "F_ir", "F_er", "D_er")):
+        return None
+    return (id(regimens[0]), float(duration_h)) + values
+
+
+def _remember(key: tuple, regimen: Regimen, value) -> None:
+    if len(_ONE) >= 16:
+        _ONE.pop(next(iter(_ONE), None), None)  # another thread may have evicted it
+    _ONE[key] = (regimen, value)
+
+
+def shared(regimens: Sequence) -> bool:
+    """Is every item the same object as the first (a population sharing one regimen)?"""
+    return len(regimens) > 0 and all(map(operator.is_, regimens, itertools.repeat(regimens[0])))
 
 
 def event_times(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], duration_h: float) -> np.ndarray:
@@ -165,10 +214,26 @@ def event_times(regimens: Sequence[Regimen], ind: Mapping[str, np.ndarray], dura
     The same translation as :func:`from_regimens`, run once per distinct
     (regimen, lag, release window) rather than once per subject.
     """
-    keys = {}
-    for i, reg in enumerate(regimens):
-        keys.setdefault((id(reg), float(ind["t_lag"][i]), float(ind["D_er"][i])), i)
-    pick = np.fromiter(keys.values(), dtype=int, count=len(keys))
+    one = _one_key(regimens, ind, duration_h)
+    if one is not None:
+        hit = _ONE.get(("times",) + one)
+        if hit is not None:
+            return hit[1]
+    if len(regimens) > 1 and shared(regimens):  # one regimen: distinct (lag, window) pairs
+        lag, width = np.asarray(ind["t_lag"], float), np.asarray(ind["D_er"], float)
+        order = np.lexsort((width, lag))  # stable: each run of equal pairs starts with its first subject
+        new = np.ones(order.size, bool)
+        new[1:] = (lag[order[1:]] != lag[order[:-1]]) | (width[order[1:]] != width[order[:-1]])
+        pick = np.sort(order[new])
+    else:
+        keys = {}
+        for i, reg in enumerate(regimens):
+            keys.setdefault((id(reg), float(ind["t_lag"][i]), float(ind["D_er"][i])), i)
+        pick = np.fromiter(keys.values(), dtype=int, count=len(keys))
     sub_ind = {k: ind[k][pick] for k in ("t_lag", "D_er", "F_ir", "F_er")}
     times = from_regimens([regimens[i] for i in pick], sub_ind, duration_h).times()
-    return times[times < duration_h + TIME_TOLERANCE_H]
+    times = times[times < duration_h + TIME_TOLERANCE_H]
+    if one is not None:
+        times.setflags(write=False)
+        _remember(("times",) + one, regimens[0], times)
+    return times

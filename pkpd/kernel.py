@@ -5,7 +5,9 @@ the system reduced by :func:`pkpd.solver.prepare`: exact linear part by
 per-subject propagators (computed in the kernel with the same Taylor
 scaling-and-squaring as :func:`pkpd.solver.expm_batch` and the same
 squaring of half steps as :class:`pkpd.solver._Propagators`), 3-stage
-collocation of the slow part solved exactly by Cramer's rule.  The slow
+collocation of the slow part solved exactly by Cramer's rule (the two
+adaptations, whose rate is constant, by the inverse of their step's
+collocation matrix, made once per distinct step as the numpy path does).  The slow
 part's equations are not transcribed here: the kernel compiles the
 elementwise functions of :mod:`pkpd.model` (``kd_units``,
 ``receptor_loss_coefficients``, ``inhibition_of``, ``occupancy_of``,
@@ -257,7 +259,8 @@ def _step_plan(nodes: np.ndarray):
 
 
 def _make_step_plan(nodes: np.ndarray):
-    """Distinct step lengths (shortest first), how each one's propagators are made, each step's index.
+    """Distinct step lengths (shortest first), how each one's propagators are made, each step's index,
+    each step's length and the length of each distinct length's first step.
 
     The same choices as :meth:`pkpd.solver._Propagators.get` called in the
     order of :meth:`~pkpd.solver._Propagators.prepare`: a step whose half
@@ -281,7 +284,8 @@ def _make_step_plan(nodes: np.ndarray):
             d = 0
         depth[key] = d
     step_id = np.searchsorted(keys, np.round(steps, 12)).astype(np.int64)
-    return keys, parent, step_id, steps
+    first = np.unique(step_id, return_index=True)[1]  # each length's first step: where numpy makes its inverses
+    return keys, parent, step_id, steps, steps[first]
 
 
 def flat_jumps(schedule, nodes: np.ndarray) -> tuple:
@@ -411,7 +415,7 @@ def integrate(
     if system.n_slow != len(model.SLOW_STATES) or tuple(system.coupled_rows) != model.COUPLED_STATES:
         raise ValueError("the compiled kernel integrates the reference model's slow part only")
     if isinstance(jumps, tuple):  # flat_jumps: prepare needs only the rows they reach
-        reached = np.unique(jumps[1])
+        reached = np.flatnonzero(np.bincount(jumps[1], minlength=nl_full))  # the rows, sorted (np.unique)
         pre_jumps = {0: (reached, np.zeros(reached.size, np.int64), np.ones(reached.size))} if reached.size else {}
     else:
         pre_jumps = jumps
@@ -421,7 +425,7 @@ def integrate(
     nl, m, _ = red.B.shape
     tab = pre.tableau
     stiffly = bool(tab.c[-1] == 1.0 and np.array_equal(tab.b, tab.a[-1]))
-    keys, parent, step_id, steps = _step_plan(np.asarray(nodes, float))
+    keys, parent, step_id, steps, h_first = _step_plan(np.asarray(nodes, float))
     gaps = np.diff(np.concatenate([[0.0], tab.c, [1.0]]))
     coupled = red.coupled_rows[0] if red.coupled_rows else -1
     j_ptr, kk, rows, amt = _jumps_by_subject(jumps, pre.keep, nl_full, n)
@@ -465,7 +469,7 @@ def integrate(
     lanes = lanes_for(n) if lanes is None else int(lanes)
     n_blocks = -(-n // lanes)
     args = (np.ascontiguousarray(red.A, dtype=float), np.ascontiguousarray(red.B, dtype=float),
-            keys, parent, gaps, int(coupled), step_id, steps, jump_at, j_ptr, kk, rows, amt, in_node, in_val,
+            keys, parent, gaps, int(coupled), step_id, steps, h_first, jump_at, j_ptr, kk, rows, amt, in_node, in_val,
             record_index, np.ascontiguousarray(pre.z0), np.ascontiguousarray(y0, dtype=float),
             np.ascontiguousarray(slow_parameters, dtype=float), np.ascontiguousarray(tab.a),
             np.ascontiguousarray(tab.b), stiffly, np.asarray(pre.rec_rows, np.int64),

@@ -84,7 +84,13 @@ def individual_parameters(parameters: Parameters, population: Population) -> dic
         CL = (CL_nr * (WT/70)**0.75 + CL_r * CrCl/100) * exp(eta_CL)
     """
     n = population.n
-    ind = {k: np.full(n, v) for k, v in parameters.as_dict().items()}
+    values = parameters.as_dict()
+    if isinstance(parameters, Parameters):  # every value a float: one (k, n) array, a row per parameter
+        rows = np.empty((len(values), n))
+        rows[...] = np.array(list(values.values()), float)[:, None]
+        ind = dict(zip(values, rows))
+    else:
+        ind = {k: np.full(n, v) for k, v in values.items()}
     wt = np.asarray(population.weight_kg, float)
     crcl = np.asarray(population.crcl_ml_min, float)
     ind["WT"], ind["CrCl"] = wt.copy(), crcl.copy()

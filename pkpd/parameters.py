@@ -164,8 +164,10 @@ class Parameters:
 
     def as_dict(self) -> dict[str, float]:
         """All values as a plain ``{name: value}`` dict in spec order."""
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in _FIELD_NAMES}  # floats: dataclasses.asdict without its deep copy
 
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Parameters))
 
 #: Parameters of earlier model versions, with what replaced them.
 REMOVED = {

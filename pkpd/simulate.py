@@ -76,6 +76,15 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _parameter_copies(ind: Mapping[str, np.ndarray]) -> MappingProxyType:
+    """Read-only copies of a chunk's individual parameters (one copy of them all when they are all floats)."""
+    values = list(ind.values())
+    if all(v.dtype == np.float64 and v.ndim == 1 for v in values):
+        rows = _readonly(np.array(values))
+        return MappingProxyType(dict(zip(ind, rows)))
+    return MappingProxyType({k: _readonly(np.array(v)) for k, v in ind.items()})
+
+
 @dataclass(frozen=True)
 class Grid:
     """One named grid of :class:`SaveAt`: output times and the readouts saved on them.
@@ -126,12 +135,25 @@ class SaveAt:
         object.__setattr__(self, "grids", MappingProxyType(dict(grids)))
 
     def union(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """All times (sorted; times within the tolerance merged) and where each grid sits in them."""
-        all_t = np.unique(np.concatenate([g.times_h for g in self.grids.values()]))
-        if all_t.size > 1:
-            all_t = all_t[np.concatenate([[True], np.diff(all_t) > TIME_TOLERANCE_H])]
-        where = {k: np.searchsorted(all_t, g.times_h - TIME_TOLERANCE_H, side="left") for k, g in self.grids.items()}
-        return all_t, where
+        """All times (sorted; times within the tolerance merged) and where each grid sits in them (read-only)."""
+        known = self.__dict__.get("_union")  # the grids are immutable: computed once
+        if known is None:
+            if len(self.grids) == 1:
+                (k, g), = self.grids.items()  # one grid: its times are sorted, increasing and far apart
+                all_t = g.times_h
+                if all_t.size > 1 and not np.all(np.diff(all_t) > TIME_TOLERANCE_H):
+                    all_t = None
+            else:
+                all_t = None
+            if all_t is None:
+                all_t = np.unique(np.concatenate([g.times_h for g in self.grids.values()]))
+                if all_t.size > 1:
+                    all_t = all_t[np.concatenate([[True], np.diff(all_t) > TIME_TOLERANCE_H])]
+            where = {k: _readonly(np.searchsorted(all_t, g.times_h - TIME_TOLERANCE_H, side="left"))
+                     for k, g in self.grids.items()}
+            known = (_readonly(all_t), where)
+            object.__setattr__(self, "_union", known)
+        return known[0], dict(known[1])
 
 
 @dataclass(frozen=True)
@@ -316,13 +338,27 @@ def _regimens(regimen, population: Population | None) -> tuple[list[Regimen], Po
     return regs, population
 
 
+#: The SaveAt of the last few (duration, output step, readouts) (immutable: shared by the runs that ask for it).
+_SAVES: dict = {}
+
+
 def _save(duration_h: float, save, output_step_h, times_h, outputs) -> SaveAt:
     if save is not None:
         if not isinstance(save, SaveAt):
             raise ParameterError(f"save: expected a pkpd.SaveAt; got {type(save).__name__}")
+    elif times_h is None:
+        step = _positive("output_step_h", output_step_h)
+        names = tuple(outputs)
+        key = (duration_h, step, names) if all(type(x) is str for x in names) else None
+        save = None if key is None else _SAVES.get(key)
+        if save is None:
+            save = SaveAt(**{MAIN_GRID: Grid(output_times(duration_h, step), names)})
+            if key is not None:
+                if len(_SAVES) >= 8:
+                    _SAVES.pop(next(iter(_SAVES), None), None)  # another thread may have evicted it
+                _SAVES[key] = save
     else:
-        t = output_times(duration_h, _positive("output_step_h", output_step_h)) if times_h is None else times_h
-        save = SaveAt(**{MAIN_GRID: Grid(t, tuple(outputs))})
+        save = SaveAt(**{MAIN_GRID: Grid(times_h, tuple(outputs))})
     for name, grid in save.grids.items():
         if grid.times_h[-1] > duration_h + TIME_TOLERANCE_H:
             raise ParameterError(f"times_h: must be within [0, {duration_h:g}] h (grid '{name}' ends at {grid.times_h[-1]:g})")
@@ -346,6 +382,23 @@ class _Plan:
     engine: str = "numpy"  # "numpy" or "numba" (resolved once, see pkpd.kernel.choose)
 
 
+_GRIDS: dict = {}
+
+
+def _time_grid(times: np.ndarray, event_times: np.ndarray, max_step_h: float, fast_rate: float):
+    """:func:`pkpd.solver.time_grid`, remembered (read-only) for the last few inputs (re-runs of one problem)."""
+    event_times = np.asarray(event_times, float)
+    if event_times.size > 1 << 14:  # a large population's own times: not worth keeping
+        return time_grid(times, event_times, max_step_h, fast_rate)
+    key = (times.tobytes(), event_times.tobytes(), float(max_step_h), float(fast_rate))
+    hit = _GRIDS.get(key)
+    if hit is None:
+        if len(_GRIDS) >= 8:
+            _GRIDS.pop(next(iter(_GRIDS), None), None)  # another thread may have evicted it
+        hit = _GRIDS[key] = tuple(_readonly(a) for a in time_grid(times, event_times, max_step_h, fast_rate))
+    return hit
+
+
 def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold_all, engine=None) -> _Plan:
     times, where = save.union()
     n = len(regimens)
@@ -354,13 +407,14 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold
     saved += times.size * (len(model.LINEAR_STATES) + 1) if amounts else 0
     crude_nodes = duration_h / max_step_h + times.size + 40 * per_subject_events
     grids = ", ".join(f"{g.times_h.size} times x {len(g.readouts)} readouts" for g in save.grids.values())
+    available = resources.available_memory_bytes()  # read once for both
     est = resources.estimate(n_subjects=n, kept_values_per_subject=saved if hold_all else 0.0,
                              streamed_values_per_subject=0.0 if hold_all else saved,
-                             events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size)
-    resources.check(est, detail=f"{n} subjects x ({grids})")
-    nodes, record_index = time_grid(
-        times, events.event_times(regimens, ind, duration_h), max_step_h, fastest_rate(model.linear_system(ind)[0])
-    )
+                             events_per_subject=per_subject_events, nodes=crude_nodes, chunk=chunk_size,
+                             available_bytes=available)
+    resources.check(est, detail=f"{n} subjects x ({grids})", available_bytes=available)
+    nodes, record_index = _time_grid(times, events.event_times(regimens, ind, duration_h), max_step_h,
+                                     fastest_rate(model.linear_system(ind)[0]))
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
     engine = kernel.choose(engine, float(n) * nodes.size, nodes.size)
     return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h, engine)
@@ -405,7 +459,11 @@ def iter_chunks(
         main = save.grids.get(MAIN_GRID) or next(iter(save.grids.values()))
         if residual_error.readout not in main.readouts:
             raise ParameterError(f"residual_error.readout: {residual_error.readout!r} is not a saved readout")
-    steady = [has_steady_state(r) for r in regimens]
+    if events.shared(regimens):  # a population often shares one regimen object
+        steady = [has_steady_state(regimens[0])] * len(regimens)
+    else:
+        known: dict = {}  # by regimen object
+        steady = [known[id(r)] if id(r) in known else known.setdefault(id(r), has_steady_state(r)) for r in regimens]
     if amounts and any(steady):
         raise ParameterError("amounts: not available for a regimen with a steady-state dose (the amounts eliminated "
                              "and given before the steady state are infinite); got True")
@@ -488,14 +546,14 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
         idx = plan.where[name]
         out = {r: _readonly(np.ascontiguousarray(res.readouts[r].reshape(n, times.size)[:, idx]))
                for r in grid.readouts}
-        grids[name] = Saved(_readonly(grid.times_h), MappingProxyType(out))
+        grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType(out))
     main = grids[plan.main]
     observed = None
     if residual_error is not None:
         observed = _readonly(residual_error.observe(main.readouts[residual_error.readout], seed, subject_ids))
     return SimulationResult(
         time_h=main.time_h, readouts=main.readouts,
-        parameters=MappingProxyType({k: _readonly(np.array(v)) for k, v in ind.items()}),
+        parameters=_parameter_copies(ind),
         subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=None,
         observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
         stats=SolverStats(plan.nodes.size, 0, 1), main_grid=plan.main,
@@ -586,7 +644,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
     if slots is not None:
         for name, grid in plan.save.grids.items():
             out = {r: outputs[name][r][rows] for r in grid.readouts}
-            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+            grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
     else:
         states = {model.LINEAR_STATES[r]: x_rec[j] for j, r in enumerate(record_rows)}
         states.update({name: y_rec[j] for j, name in enumerate(model.SLOW_STATES)})  # each (T_union, n)
@@ -598,7 +656,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
                 block = {k: v[rows_] for k, v in states.items()}
                 for r in grid.readouts:
                     out[r][:, tb : tb + rows_.size] = model.readout(r, block, ind).T
-            grids[name] = Saved(_readonly(grid.times_h), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
+            grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
     main = grids[plan.main]
     amount_out = None
     if plan.amounts:
@@ -611,7 +669,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
         observed = _readonly(residual_error.observe(main.readouts[residual_error.readout], seed, subject_ids))
     return SimulationResult(
         time_h=main.time_h, readouts=main.readouts,
-        parameters=MappingProxyType({k: _readonly(np.array(v)) for k, v in ind.items()}),
+        parameters=_parameter_copies(ind),
         subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=amount_out,
         observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
         stats=SolverStats(plan.nodes.size, int(stats.get("exponentials", 0)), 1), main_grid=plan.main,
@@ -766,6 +824,10 @@ def simulate(
                             chunk_size=chunk_size, engine=engine, _hold_all=True, _outputs=buffers):
         if assembly is None:  # iter_chunks has validated the inputs by now
             n = population.n if population is not None else 1 if isinstance(regimen, Regimen) else len(regimen)
+            if part.n_subjects == n:  # one chunk: its result is the whole result (read-only already)
+                if progress is not None:
+                    progress(n, n)
+                return part
             assembly = _Assembly(n, buffers)
         assembly.add(part)
         del part

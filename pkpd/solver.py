@@ -360,14 +360,23 @@ def _reachable(system: SemiLinearSystem, jumps, inputs, observed, x0=None) -> tu
         reached |= np.any(x0 != 0, axis=-1)
     influencing = np.zeros(nl, bool)
     influencing[list(observed)] = True
-    for closure, edges in ((reached, flows), (influencing, flows.T)):
-        while True:
-            grown = closure | np.any(edges[:, closure], axis=1)
-            if np.array_equal(grown, closure):
-                break
-            closure[:] = grown
-    keep = reached & influencing
-    return [int(i) for i in np.flatnonzero(keep)], active_inputs
+    key = (nl, flows.tobytes(), reached.tobytes(), influencing.tobytes())
+    keep = _KEPT.get(key)
+    if keep is None:  # a function of the three boolean patterns only: remembered for re-runs
+        for closure, edges in ((reached, flows), (influencing, flows.T)):
+            while True:
+                grown = closure | np.any(edges[:, closure], axis=1)
+                if np.array_equal(grown, closure):
+                    break
+                closure[:] = grown
+        keep = tuple(int(i) for i in np.flatnonzero(reached & influencing))
+        if len(_KEPT) >= 64:
+            _KEPT.pop(next(iter(_KEPT), None), None)  # another thread may have evicted it
+        _KEPT[key] = keep
+    return list(keep), active_inputs
+
+
+_KEPT: dict = {}
 
 
 @dataclass
