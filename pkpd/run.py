@@ -514,7 +514,18 @@ def iter_blocks(scenario: Scenario, arm: Arm, grid: EvaluationGrid, population, 
         part = population if (start, stop) == (0, ids.size) else population.subset(slice(start, stop))
         save = grid.save_at(output=output, plot=plot and start < PLOT_SUBJECTS)
         yield from iter_chunks(arm.regimen, duration_h=scenario.duration_h, parameters=arm.parameters,
-                               population=part, save=save, chunk_size=min(chunk, BLOCK_SUBJECTS))
+                               population=part, save=save, chunk_size=even_chunk(stop - start, chunk))
+
+
+def even_chunk(size: int, chunk: int) -> int:
+    """Subjects per chunk for a block of ``size``: at most ``chunk`` (and :data:`BLOCK_SUBJECTS`),
+    in as few chunks as that allows, of equal sizes (1808 subjects in chunks of at most 512: 4 of
+    452, not 3 of 512 and one of 272).  A small last chunk would cost as much per integration
+    step as a full one, and one below :data:`pkpd.kernel.BLOCK` subjects would make the compiled
+    engine load another entry point in the middle of the run.  The numbers do not depend on it."""
+    most = max(1, min(int(chunk), BLOCK_SUBJECTS))
+    count = -(-max(int(size), 1) // most)
+    return -(-max(int(size), 1) // count)
 
 
 class _BackgroundWriter:

@@ -163,3 +163,13 @@ def test_metric_readouts_are_what_subject_metrics_reads():
     metrics.subject_metrics(t, readouts, dosing=metrics.describe_dosing([0.0, 12.0], 48.0))  # no KeyError
     assert set(prun.METRIC_READOUTS) <= set(prun.SUMMARY_READOUTS)
     assert set(prun.PLOT_READOUTS) <= set(prun.SUMMARY_READOUTS)
+
+
+@pytest.mark.parametrize("size,most", [(4096, 512), (1808, 512), (3616, 512), (513, 512), (60, 512), (4096, 2018),
+                                       (1, 512), (4096, 10_000), (300, 37)])
+def test_even_chunks_cover_a_block_in_as_few_equal_chunks_as_allowed(size, most):
+    c = prun.even_chunk(size, most)
+    count = -(-size // c)
+    assert c <= min(most, prun.BLOCK_SUBJECTS)
+    assert count == -(-size // min(most, prun.BLOCK_SUBJECTS))  # no more chunks than needed
+    assert size - (count - 1) * c >= c - count  # the last one is not a small leftover
