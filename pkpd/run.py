@@ -4,15 +4,19 @@
 arm.  The same subjects (one seeded population) go through every arm, with
 the arm's fixed covariates, if any, replacing their own.  Subjects are
 simulated in chunks so memory stays bounded whatever their number: each
-chunk's time course is handed on at once (to be written) and only the
-per-subject metrics and a sample for the figure are kept.
+chunk's per-subject metrics are computed as soon as it is simulated, its
+time course is then handed on (to be written on another thread), and only
+the per-subject metrics and a sample for the figure are kept; the
+population summary (medians, percentiles) is computed from those at the end.
 
 Each chunk is evaluated on one time grid that joins three sets of times:
 
 * the scenario's output grid (what ``timecourse.csv`` holds);
 * a *summary grid* that depends only on the run's length (every 0.5 h for
   runs of ten days or more, finer for short runs), from which the metrics
-  and the figure are computed, so they do not depend on ``output_step_h``;
+  and the figure are computed, so they do not depend on ``output_step_h``
+  (it holds :data:`METRIC_READOUTS`, and :data:`PLOT_READOUTS` too only
+  where the figure's sample is taken);
 * a fine uniform grid (0.05 h or finer, :func:`pkpd.metrics.nca_times`)
   over the NCA window (the last dosing interval, or the window after a
   single dose), for Cmax, Tmax, Cmin and the AUC by Simpson's rule.
@@ -405,7 +409,9 @@ def run(
     progress : callable, optional
         ``progress(done, total)`` after each chunk, counted in subject-arms.
     chunk_size : int, optional
-        Subjects per chunk (default: from the memory plan).
+        Most subjects per chunk (default: from the memory plan); each block
+        is cut into equal chunks (:func:`even_chunk`).  The numbers do not
+        depend on it.
     plan_ : Plan, optional
         A plan already made by :func:`plan`.
 
