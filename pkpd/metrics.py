@@ -175,6 +175,8 @@ METRICS: tuple[MetricInfo, ...] = (
 
 METRIC_NAMES = tuple(m.name for m in METRICS)
 METRIC_INFO = {m.name: m for m in METRICS}
+#: The readouts :func:`subject_metrics` reads (on the summary grid); nothing else is needed for the summary.
+SUBJECT_READOUTS = ("plasma_mg_per_l", "occupancy", "receptor_density", "excitability", "cns_depression")
 
 
 # ---------------------------------------------------------------------------
@@ -536,8 +538,19 @@ def hours_above(t_h, y, threshold: float) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     if t.size < 2:
         return np.zeros(y.shape[:-1])
-    dt = np.diff(t)
     above = y > threshold
+    if y.ndim >= 2:
+        rows = above.any(axis=-1)
+        if not rows.all():  # a row never above the level has 0 h (exactly, as computed below)
+            total = np.zeros(y.shape[:-1])
+            if rows.any():
+                total[rows] = _hours_above(t, y[rows], above[rows], threshold)
+            return total
+    return _hours_above(t, y, above, threshold)
+
+
+def _hours_above(t: np.ndarray, y: np.ndarray, above: np.ndarray, threshold: float) -> np.ndarray:
+    dt = np.diff(t)
     # segments wholly above the level, then the few that cross it
     inside = above[..., :-1] & above[..., 1:]
     if np.all(np.abs(dt - dt[0]) <= 1e-12 * max(1.0, abs(dt[0]))):  # uniform grid: count
@@ -702,17 +715,9 @@ def rebound(t_h, excitability, *, stop_h: float, threshold: float = REBOUND_THRE
         rises above 1, 0 if above at the stop, nan if never),
         ``hours_above`` (h after ``stop_h`` above ``threshold``).
     """
-    t = np.asarray(t_h, dtype=float)
-    tt, ee = on_window(t, excitability, stop_h, t[-1])
-    n, m = ee.shape
+    tt, ee, val, at, censored = _rebound_peak(t_h, excitability, stop_h)
+    n = ee.shape[0]
     rows = np.arange(n)
-    i_low = np.argmin(ee, axis=1)
-    after_low = np.where(np.arange(m)[None, :] >= i_low[:, None], ee, -np.inf)
-    j = np.argmax(after_low, axis=1)
-    val, at = _refine(tt, ee, j, +1)
-    censored = (j == m - 1) | (i_low == m - 1)
-    no_peak = (j == i_low) & ~censored
-    bad = censored | no_peak | (m < 3)
     onset = np.full(n, np.nan)
     up = (ee[:, :-1] <= 1.0) & (ee[:, 1:] > 1.0)
     has_up = up.any(axis=1)
@@ -722,12 +727,28 @@ def rebound(t_h, excitability, *, stop_h: float, threshold: float = REBOUND_THRE
     onset = np.where(has_up, cross, onset)
     onset = np.where(ee[:, 0] > 1.0, 0.0, onset)
     return {
-        "peak": np.where(bad, np.nan, val),
-        "peak_time_h": np.where(bad, np.nan, at - stop_h),
+        "peak": val,
+        "peak_time_h": at,
         "censored": censored,
         "onset_h": onset,
         "hours_above": hours_above(tt, ee, threshold),
     }
+
+
+def _rebound_peak(t_h, excitability, stop_h: float):
+    """The rebound peak of :func:`rebound` alone: the window (times, values), then
+    ``peak``, ``peak_time_h`` (nan where there is none) and ``censored``."""
+    t = np.asarray(t_h, dtype=float)
+    tt, ee = on_window(t, excitability, stop_h, t[-1])
+    m = ee.shape[1]
+    i_low = np.argmin(ee, axis=1)
+    after_low = np.where(np.arange(m)[None, :] >= i_low[:, None], ee, -np.inf)
+    j = np.argmax(after_low, axis=1)
+    val, at = _refine(tt, ee, j, +1)
+    censored = (j == m - 1) | (i_low == m - 1)
+    no_peak = (j == i_low) & ~censored
+    bad = censored | no_peak | (m < 3)
+    return tt, ee, np.where(bad, np.nan, val), np.where(bad, np.nan, at - stop_h), censored
 
 
 # ---------------------------------------------------------------------------
@@ -864,7 +885,6 @@ def subject_metrics(
     if stop is not None and stop < t[-1] - TIME_TOL_H:
         if dosing.single_dose is None:
             out["terminal_half_life"] = terminal_half_life(t, plasma, after_h=stop)
-        rb = rebound(t, exc, stop_h=stop)
-        out["peak_rebound_excitability"] = rb["peak"]
-        out["peak_rebound_time_after_last_dose"] = rb["peak_time_h"]
+        _, _, out["peak_rebound_excitability"], out["peak_rebound_time_after_last_dose"], _ = \
+            _rebound_peak(t, exc, stop)
     return out
