@@ -45,7 +45,6 @@ spelled in the header and the cell as written.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import numbers
@@ -56,6 +55,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import EventTableError, ParameterError, show
+from .resources import ordinary_pages
 from .parameters import COVARIATES, PARAMETER_INFO
 from .model import typical_values_with_eta
 from .records import (DOSABLE_CMTS, DOSE, OBSERVATION, OTHER, RESET, RESET_DOSE, ROUTE_CMT, Columns, EventTable,
@@ -739,7 +739,7 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
     if isinstance(source, (str, bytes, os.PathLike)):
         path = os.fsdecode(source)
         src = _Source(name or path)
-        with _ordinary_pages():
+        with ordinary_pages():
             if path.lower().endswith(".parquet"):
                 return _read_parquet(path, carry, src)
             return _read_csv(path, carry, src)
@@ -760,33 +760,6 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
         return _from_columns(names, cols, carry, src)
     raise EventTableError(f"{name or '<table>'}: source: must be a CSV path, a pandas DataFrame or a mapping of "
                           f"columns; got {type(source).__name__}")
-
-
-@contextlib.contextmanager
-def _ordinary_pages():
-    """numpy's large arrays on ordinary memory pages while a file is read (restored afterwards).
-
-    numpy asks Linux for transparent huge pages for every large array;
-    where the kernel then compacts memory synchronously (the setting
-    ``transparent_hugepage/defrag = madvise``), first touching the 1.5 GB of
-    columns of a 10,000-subject table cost seconds of system time (measured:
-    3 s against 0.7 s).  Only speed changes, never a value.
-    """
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # numpy 1.x
-        try:
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:
-            _set_madvise_hugepage = None
-    if _set_madvise_hugepage is None:
-        yield
-        return
-    before = _set_madvise_hugepage(False)
-    try:
-        yield
-    finally:
-        _set_madvise_hugepage(before)
 
 
 def _is_dataframe(obj) -> bool:

@@ -567,7 +567,8 @@ _NO_BOLUS = {k: np.zeros(0, int if k in ("bolus_subject", "bolus_state") else fl
 def _allocate_outputs(plan: _Plan, n: int) -> dict:
     """Every grid's readout arrays (n, T) for ``n`` subjects, views into one buffer (key ``None``)."""
     sizes = [(g, r, grid.times_h.size) for g, grid in plan.save.grids.items() for r in grid.readouts]
-    base = np.empty(n * sum(t for _, _, t in sizes))
+    with resources.ordinary_pages():  # a large fresh buffer: first touched much faster (see there)
+        base = np.empty(n * sum(t for _, _, t in sizes))
     out: dict = {None: base}
     at = 0
     for g, r, t in sizes:
@@ -692,7 +693,8 @@ class _Assembly:
         self.chunks = 0
 
     def _empty_like(self, a: np.ndarray) -> np.ndarray:
-        return np.empty((self.n,) + a.shape[1:], dtype=a.dtype)
+        with resources.ordinary_pages():
+            return np.empty((self.n,) + a.shape[1:], dtype=a.dtype)
 
     def add(self, part: SimulationResult) -> None:
         if self.first is None:

@@ -51,7 +51,7 @@ from typing import Mapping
 
 import numpy as np
 
-from . import events, kernel, model, steady_state
+from . import events, kernel, model, resources, steady_state
 from .errors import ParameterError, RegimenError, SolverError
 from .parameters import PARAMETER_INFO, Parameters, default_parameters
 from .population import Population
@@ -249,8 +249,9 @@ class _Outputs:
     """The readouts and covariates of the output rows, filled batch by batch as the states come."""
 
     def __init__(self, n_rows: int):
-        self.readouts = {name: np.empty(n_rows) for name in _ALL_READOUTS}
-        self.covariates = {"WT": np.empty(n_rows), "CRCL": np.empty(n_rows)}
+        with resources.ordinary_pages():  # 1.2 GB for 10,000 subjects: first touched much faster
+            self.readouts = {name: np.empty(n_rows) for name in _ALL_READOUTS}
+            self.covariates = {"WT": np.empty(n_rows), "CRCL": np.empty(n_rows)}
         self.n = n_rows
         self.filled = 0  # rows put so far: every row exactly once (checked by simulate_table)
 

@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
+import pkpd
 import pkpd.event_table as et
+from pkpd.table_engine import simulate_table
 from pkpd.errors import EventTableError
 from pkpd.event_table import read_event_table, scenario_to_event_table, write_event_table
 from pkpd.parameters import PARAMETER_INFO
@@ -215,7 +217,7 @@ def test_a_file_read_in_many_pieces_is_the_same_table(tmp_path, monkeypatch, pie
     assert _read(bad, "arrow", monkeypatch)[0] == _read(bad, "careful", monkeypatch)[0]
 
 
-def test_reading_a_file_leaves_numpy_huge_pages_as_they_were(tmp_path):
+def test_reading_and_running_leave_numpy_huge_pages_as_they_were(tmp_path):
     _set_madvise_hugepage = getattr(pytest.importorskip("numpy._core.multiarray"), "_set_madvise_hugepage", None)
     if _set_madvise_hugepage is None:
         pytest.skip("numpy without _set_madvise_hugepage")
@@ -224,9 +226,12 @@ def test_reading_a_file_leaves_numpy_huge_pages_as_they_were(tmp_path):
     try:
         for setting in (False, True):
             _set_madvise_hugepage(setting)
-            read_event_table(path, carry=["ARM"])
+            table = read_event_table(path, carry=["ARM"])
             with pytest.raises(EventTableError):
                 read_event_table(_write(tmp_path, "ID,TIME\n1,-1\n", "bad.csv"))
+            assert _set_madvise_hugepage(setting) is setting
+            simulate_table(table)  # the outputs of a run are allocated on ordinary pages too
+            pkpd.simulate(pkpd.Regimen(doses=(pkpd.Dose("oral_ir", 10.0),)), duration_h=24.0)
             assert _set_madvise_hugepage(setting) is setting
     finally:
         _set_madvise_hugepage(initial)
