@@ -739,7 +739,7 @@ def read_event_table(source, *, carry: Sequence[str] = (), name: str | None = No
     if isinstance(source, (str, bytes, os.PathLike)):
         path = os.fsdecode(source)
         src = _Source(name or path)
-        with ordinary_pages():
+        with ordinary_pages(3.0 * os.path.getsize(path) if os.path.isfile(path) else 0.0):  # columns: ~2-3x the file
             if path.lower().endswith(".parquet"):
                 return _read_parquet(path, carry, src)
             return _read_csv(path, carry, src)

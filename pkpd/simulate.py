@@ -567,8 +567,9 @@ _NO_BOLUS = {k: np.zeros(0, int if k in ("bolus_subject", "bolus_state") else fl
 def _allocate_outputs(plan: _Plan, n: int) -> dict:
     """Every grid's readout arrays (n, T) for ``n`` subjects, views into one buffer (key ``None``)."""
     sizes = [(g, r, grid.times_h.size) for g, grid in plan.save.grids.items() for r in grid.readouts]
-    with resources.ordinary_pages():  # a large fresh buffer: first touched much faster (see there)
-        base = np.empty(n * sum(t for _, _, t in sizes))
+    total = n * sum(t for _, _, t in sizes)
+    with resources.ordinary_pages(8.0 * total):  # a large fresh buffer: first touched faster (see there)
+        base = np.empty(total)
     out: dict = {None: base}
     at = 0
     for g, r, t in sizes:
@@ -693,7 +694,7 @@ class _Assembly:
         self.chunks = 0
 
     def _empty_like(self, a: np.ndarray) -> np.ndarray:
-        with resources.ordinary_pages():
+        with resources.ordinary_pages(float(self.n) * a[:1].nbytes):
             return np.empty((self.n,) + a.shape[1:], dtype=a.dtype)
 
     def add(self, part: SimulationResult) -> None:

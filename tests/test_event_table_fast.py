@@ -217,7 +217,10 @@ def test_a_file_read_in_many_pieces_is_the_same_table(tmp_path, monkeypatch, pie
     assert _read(bad, "arrow", monkeypatch)[0] == _read(bad, "careful", monkeypatch)[0]
 
 
-def test_reading_and_running_leave_numpy_huge_pages_as_they_were(tmp_path):
+def test_reading_and_running_leave_numpy_huge_pages_as_they_were(tmp_path, monkeypatch):
+    from pkpd import resources
+
+    monkeypatch.setattr(resources, "ORDINARY_PAGES_FROM_BYTES", 0)  # every allocation switches, as a large one
     _set_madvise_hugepage = getattr(pytest.importorskip("numpy._core.multiarray"), "_set_madvise_hugepage", None)
     if _set_madvise_hugepage is None:
         pytest.skip("numpy without _set_madvise_hugepage")
