@@ -58,8 +58,8 @@ SMALL_BLOCK = 8
 SCALAR_BELOW = 4
 #: Subjects from which a second thread pays (standard problem, 2-core machine
 #: with another process busy, ``python -m benchmarks.kernel_goals threads``:
-#: 256 subjects 12.9 ms on one thread vs 11.8 ms on two, 512 subjects 21 ms
-#: vs 13 ms, 10,000 subjects 0.40 s vs 0.23 s).  Threads take pieces of
+#: 256 subjects 10.1 ms on one thread vs 10.4 ms on two, 512 subjects 20.6 ms
+#: vs 12.4 ms, 10,000 subjects 0.36 s vs 0.20 s).  Threads take pieces of
 #: blocks in turn, so a busy core slows the run no more than one thread would.
 THREAD_MIN_SUBJECTS = 512
 #: Most threads used (the kernel is memory-bound beyond two).
