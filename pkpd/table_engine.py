@@ -304,7 +304,40 @@ def _changes(data: Columns, same: np.ndarray) -> np.ndarray:
     return changed & same
 
 
-def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Individuals, outputs: _Outputs,
+@dataclass(frozen=True)
+class _RowIndex:
+    """The dose rows and the output rows of a table, and where each subject's begin in them."""
+
+    dose_rows: np.ndarray  # ascending
+    dose_start: np.ndarray  # (subjects + 1,): subject k's dose rows are dose_rows[dose_start[k]:dose_start[k + 1]]
+    out_rows: np.ndarray  # ascending; the output row of rank r is out_rows[r]
+    out_start: np.ndarray
+
+    @classmethod
+    def of(cls, data: Columns, is_dose: np.ndarray, is_out: np.ndarray) -> "_RowIndex":
+        dose_rows, out_rows = np.flatnonzero(is_dose), np.flatnonzero(is_out)
+        return cls(dose_rows, np.searchsorted(dose_rows, data.starts), out_rows, np.searchsorted(out_rows, data.starts))
+
+    @staticmethod
+    def _take(start: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (into the row list) of subjects ``sel``'s rows, in order, and the batch subject of each."""
+        counts = start[sel + 1] - start[sel]
+        total = int(counts.sum())
+        offset = np.repeat(start[sel] - (np.cumsum(counts) - counts), counts)
+        return offset + np.arange(total), np.repeat(np.arange(sel.size), counts)
+
+    def doses(self, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dose rows of subjects ``sel``, and the batch subject of each."""
+        k, who = self._take(self.dose_start, sel)
+        return self.dose_rows[k], who
+
+    def outputs(self, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Output rows of subjects ``sel``, their ranks among the table's outputs, and the batch subject of each."""
+        k, who = self._take(self.out_start, sel)
+        return self.out_rows[k], k, who
+
+
+def _run_batch(data: Columns, sel: np.ndarray, rows: _RowIndex, cache: _Individuals, outputs: _Outputs,
                how: _How, steady: bool = False) -> None:
     """Subjects ``sel`` (without cuts): one batch, one shared grid, from time 0 (or the earliest record).
 
@@ -320,11 +353,7 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
     last = data.starts[sel + 1] - 1
     eq = [(k, data.values[k][first].tolist()) for k in _EQUATION_KEYS if k in data.values]
     ind = cache.batch([{k: col[i] for k, col in eq if col[i] == col[i]} for i in range(n)])
-    local = np.full(data.starts.size - 1, -1)
-    local[sel] = np.arange(n)
-    mine = local[subject_of] >= 0
-    idx = np.flatnonzero(mine & ((data.evid == DOSE) | (data.evid == RESET_DOSE)))
-    i = local[subject_of[idx]]
+    idx, i = rows.doses(sel)
     c = data.cmt[idx]
     f = np.where(c == 1, ind["F_ir"][i], 1.0)
     lag = np.where(c == 1, ind["t_lag"][i], 0.0)
@@ -387,12 +416,10 @@ def _run_batch(data: Columns, sel: np.ndarray, subject_of, out_rank, cache: _Ind
                                                         np.minimum(t0 + tails[2], t1), tails[3])))
     sched = events.Schedule(n, e_who[keep], e_state[keep], start[keep], e_amount[keep],
                             w_who, w_state, w_start, w_stop, w_rate)
-    oidx = np.flatnonzero(mine & ((data.evid == 0) | (data.evid == 2)))
+    oidx, out_pos, who = rows.outputs(sel)
     if oidx.size == 0:
         return
-    out_pos = out_rank[oidx]
     out_times = data.time[oidx]
-    who = local[subject_of[oidx]]
     counts = np.bincount(who, minlength=n)
     m = int(counts[0])
     if np.all(counts == m) and m and np.array_equal(
@@ -676,49 +703,49 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     if data is None or len(data) == 0:
         return _empty(table.carried)
     how = _How(float(max_step_h), kernel.choose(engine, float(len(data))))
-    lengths = np.diff(data.starts)
-    subject_of = np.repeat(np.arange(len(subjects)), lengths)
-    first_of = data.starts[:-1][subject_of]
     n = len(data)
+    starts = data.starts[:-1]
+    subject_at = lambda r: np.searchsorted(data.starts, r, side="right") - 1  # noqa: E731  (rows -> subjects)
     evid, times = data.evid, data.time
     is_out = (evid == 0) | (evid == 2)
     is_dose = (evid == DOSE) | (evid == RESET_DOSE)
-    same = np.concatenate([[False], subject_of[1:] == subject_of[:-1]])
+    same = np.ones(n, bool)  # the row's subject is the previous row's
+    same[starts] = False
     changed = _changes(data, same)
     # a subject needs segments when anything but additive inputs from one start happens
     cut = np.zeros(len(subjects), bool)
     periodic = is_dose & (data.ss == 1) & (data.ii > 0)
     # an SS = 1 dose as a subject's first record only sets where the subject starts: no cut
+    steady = periodic[starts]
     steady_first = np.zeros(n, bool)
-    steady_first[data.starts[:-1]] = True
-    steady_first &= periodic
-    cut[subject_of[(evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0) & ~steady_first) | changed]] = True
-    out_rows, dose_rows = np.flatnonzero(is_out), np.flatnonzero(is_dose)
+    steady_first[starts[steady]] = True
+    cut[subject_at(np.flatnonzero((evid == RESET) | (evid == RESET_DOSE) | (is_dose & (data.ss != 0) & ~steady_first)
+                                  | changed))] = True
+    rows_of = _RowIndex.of(data, is_dose, is_out)
+    out_rows, dose_rows = rows_of.out_rows, rows_of.dose_rows
     last = np.searchsorted(out_rows, dose_rows) - 1  # each dose row's last output row before it
     prev = out_rows[np.maximum(last, 0)] if out_rows.size else np.zeros(0, int)
-    after_out = (last >= 0) & (prev >= first_of[dose_rows]) & (np.abs(times[prev] - times[dose_rows]) <= _TOL)
-    cut[subject_of[dose_rows[after_out]]] = True
-    out_rank = np.cumsum(is_out) - 1
-    counts = np.bincount(subject_of[is_out], minlength=len(subjects))
-    rows, times_out, evids = data.row[is_out], times[is_out], evid[is_out]
+    dose_subject = subject_at(dose_rows)
+    after_out = (last >= 0) & (prev >= starts[dose_subject]) & (np.abs(times[prev] - times[dose_rows]) <= _TOL)
+    cut[dose_subject[after_out]] = True
+    counts = np.diff(rows_of.out_start)
+    rows, times_out, evids = data.row[out_rows], times[out_rows], evid[out_rows]
     carried = {c: _output_rows(data.carried[c], out_rows) for c in table.carried}
-    outputs = _Outputs(int(is_out.sum()))
-    steady = np.zeros(len(subjects), bool)
-    steady[subject_of[steady_first]] = True
+    outputs = _Outputs(int(out_rows.size))
     simple = np.flatnonzero(~cut & ~steady)
     for block in _blocks(simple):
-        _run_batch(data, block, subject_of, out_rank, cache, outputs, how)
+        _run_batch(data, block, rows_of, cache, outputs, how)
     from_ss = np.flatnonzero(~cut & steady)
     starts_at = data.time[data.starts[:-1][from_ss]]
     for t in np.unique(starts_at).tolist():  # one batch per start time
         same_start = from_ss[starts_at == t]
         for block in _blocks(same_start):
-            _run_batch(data, block, subject_of, out_rank, cache, outputs, how, steady=True)
+            _run_batch(data, block, rows_of, cache, outputs, how, steady=True)
     segmented = []
     for k in np.flatnonzero(cut).tolist():
         a, b = int(data.starts[k]), int(data.starts[k + 1])
-        local = np.flatnonzero(is_out[a:b])
-        segmented.append((subjects[k], dict(zip(local.tolist(), out_rank[a + local].tolist())), a, b))
+        rank = np.arange(rows_of.out_start[k], rows_of.out_start[k + 1])  # output ranks of the subject's rows
+        segmented.append((subjects[k], dict(zip((out_rows[rank] - a).tolist(), rank.tolist())), a, b))
     slow_ss = _periodic_slow_states([(s, np.flatnonzero(periodic[a:b])) for s, _, a, b in segmented], cache,
                                     max_step_h)
     groups: dict = {}
