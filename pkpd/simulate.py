@@ -547,6 +547,12 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
         out = {r: _readonly(np.ascontiguousarray(res.readouts[r].reshape(n, times.size)[:, idx]))
                for r in grid.readouts}
         grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType(out))
+    return _chunk_result(plan, grids, ind, subject_ids, seed, residual_error, None, 0)
+
+
+def _chunk_result(plan: _Plan, grids: dict, ind, subject_ids, seed, residual_error, amounts,
+                  exponentials: int) -> SimulationResult:
+    """One chunk's :class:`SimulationResult` from its saved grids (observations drawn here)."""
     main = grids[plan.main]
     observed = None
     if residual_error is not None:
@@ -554,9 +560,9 @@ def _run_table_chunk(plan: _Plan, params, regimens, ind, values, subject_ids, se
     return SimulationResult(
         time_h=main.time_h, readouts=main.readouts,
         parameters=_parameter_copies(ind),
-        subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=None,
+        subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=amounts,
         observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
-        stats=SolverStats(plan.nodes.size, 0, 1), main_grid=plan.main,
+        stats=SolverStats(plan.nodes.size, exponentials, 1), main_grid=plan.main,
     )
 
 
@@ -659,23 +665,14 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
                 for r in grid.readouts:
                     out[r][:, tb : tb + rows_.size] = model.readout(r, block, ind).T
             grids[name] = Saved(_readonly(grid.times_h.view()), MappingProxyType({k: _readonly(v) for k, v in out.items()}))
-    main = grids[plan.main]
     amount_out = None
     if plan.amounts:
         idx = plan.where[plan.main]
         amount_out = {s: _readonly(x_rec[j][idx].T.copy()) for j, s in enumerate(model.LINEAR_STATES)}
-        amount_out["A_input"] = _readonly(schedule.cumulative_input(main.time_h).T.copy())
+        amount_out["A_input"] = _readonly(schedule.cumulative_input(grids[plan.main].time_h).T.copy())
         amount_out = MappingProxyType(amount_out)
-    observed = None
-    if residual_error is not None:
-        observed = _readonly(residual_error.observe(main.readouts[residual_error.readout], seed, subject_ids))
-    return SimulationResult(
-        time_h=main.time_h, readouts=main.readouts,
-        parameters=_parameter_copies(ind),
-        subject_ids=_readonly(np.array(subject_ids)), grids=MappingProxyType(grids), amounts=amount_out,
-        observed=observed, observed_readout=None if residual_error is None else residual_error.readout,
-        stats=SolverStats(plan.nodes.size, int(stats.get("exponentials", 0)), 1), main_grid=plan.main,
-    )
+    return _chunk_result(plan, grids, ind, subject_ids, seed, residual_error, amount_out,
+                         int(stats.get("exponentials", 0)))
 
 
 class _Assembly:

@@ -28,20 +28,7 @@ try:
 except ImportError:
     FAST_PATHS = ("arrow",)
 
-BASE = (
-    "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL,SS,WT,CRCL,ka,F1,R2,ARM\n"
-    "1,0,1,5,1,0,8,2,0,60,90,1.2,0.7,,a\n"
-    "1,0,0,.,.,.,.,.,.,.,.,.,.,.,a\n"
-    "1,4,0,,,,,,,,,,,,a\n"
-    "1,8,0,,,,,,,65,,,,,a\n"
-    "1,12,2,,,,,,,,,,,,a\n"
-    "2,0,1,10,2,-1,12,1,0,80,70,,,4,b\n"
-    "2,1,0,,,,,,,,,,,,b\n"
-    "2,13,0,,,,,,,,,,,,b\n"
-    "03,0,1,20,1,0,8,0,1,70,100,,,,c\n"
-    "03,2,0,,,,,,,,,,,,c\n"
-    "03,8,0,,,,,,,,,,,,c\n"
-)
+from tests.test_event_table_columns import TABLE as BASE  # noqa: E402  (the same mixed three-subject table)
 
 #: Plain tables the fast paths read themselves (id, text).
 PLAIN = [
