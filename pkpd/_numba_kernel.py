@@ -127,11 +127,13 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 # padded with copies of its first subject, whose results are not written.
 # Rows of the slow part's scratch array: A_csf at the stages, the slow
 # states, the per-subject values (pkpd.model.SLOW_PARAMETERS), a finite check.
-# Then the inverses of the two adaptations' collocation matrices for the
-# step, (I + h q A)^-1 (their rate q is constant): the last row of each
-# first (all that a stiffly accurate method reads), then the first two rows.
-W_XS, W_Y, W_P, W_BAD, W_INV = 0, 3, 6, 16, 17
-W_ROWS = 35
+# The inverses of the two adaptations' collocation matrices, (I + h q A)^-1
+# (their rate q is constant), are per distinct step length, in rows of
+# ``inv[s]`` read in place (a copy per step into this array cost 5 % of a run):
+# the last row of each first (all that a stiffly accurate method reads), then
+# the first two rows.
+W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
+W_ROWS = 17
 # Records whose readouts are kept before being written out, subject by subject.
 R_BUF = 32
 
@@ -183,7 +185,7 @@ def _blocks(b_start, b_stop,
     sq = np.empty(L, np.int64)
     fl = np.empty((n_s, nl, na, L))
     sl = np.zeros((n_s, 3, na, L))
-    inv = np.empty((n_s, 18 * L))  # the adaptations' (I + h q A)^-1 of each distinct step, rows as in w
+    inv = np.empty((n_s, 18 * L))  # the adaptations' (I + h q A)^-1 of each distinct step (see W_ROWS)
     ainv = np.empty((9, L))
     w = np.zeros(W_ROWS * L)
     rl = np.empty((rprm.shape[0], L))
@@ -294,7 +296,7 @@ def _blocks(b_start, b_stop,
                 ip += 1
             while rp < n_rec and rec_index[rp] == k:
                 _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
-                        ro_code, ro_states, rl, val[:, rp - r_first], rec_col, n_ro)
+                        ro_code, ro_states, rl, val, rp - r_first, rec_col, n_ro)
                 rp += 1
                 if rp - r_first == R_BUF or rp == n_rec:
                     _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro)
@@ -310,9 +312,7 @@ def _blocks(b_start, b_stop,
                     for a in range(na):
                         for j in range(L):
                             w[(W_XS + st) * L + j] += sl[s, st, a, j] * z[a, j]
-            for t in range((6 if stiffly else 18) * L):  # stiffly accurate: the last rows only
-                w[W_INV * L + t] = inv[s, t]
-            _slow(w, L, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
+            _slow(w, inv[s], L, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
                   h * tab_a[1, 2], h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2],
                   h * tab_b[0], h * tab_b[1], h * tab_b[2], stiffly)
             for i in range(nl):  # exact linear step
@@ -329,7 +329,7 @@ def _blocks(b_start, b_stop,
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def _slow(w, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
+def _slow(w, iv, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
     # One collocation step of the three slow states, one subject per lane.
     # Every row is read and written at a fixed offset of w (see the note on lanes above).
     for j in range(L):
@@ -352,7 +352,7 @@ def _slow(w, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stif
         d1 = inhib(c1, l1, g, tau) - i0
         d2 = inhib(c2, l2, g, tau) - i0
         # the two adaptations (slow states 1 and 2): their rate q is constant, so the
-        # collocation matrix's inverse is the step's (W_INV rows), as in pkpd.solver
+        # collocation matrix's inverse is the step's (rows of iv = inv[s]), as in pkpd.solver
         for ad in range(2):
             rate, extent = w[(W_P + 6 + 2 * ad) * L + j], w[(W_P + 7 + 2 * ad) * L + j]
             p0, q = adapt(d0, rate, extent)
@@ -362,14 +362,14 @@ def _slow(w, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stif
             r0 = ya + (a00 * p0 + a01 * p1 + a02 * p2)
             r1 = ya + (a10 * p0 + a11 * p1 + a12 * p2)
             r2 = ya + (a20 * p0 + a21 * p1 + a22 * p2)
-            v = (W_INV + 3 * ad) * L + j  # the last row
-            s2 = w[v] * r0 + w[v + L] * r1 + w[v + 2 * L] * r2
+            v = (3 * ad) * L + j  # the last row
+            s2 = iv[v] * r0 + iv[v + L] * r1 + iv[v + 2 * L] * r2
             if stiffly:
                 e = s2
             else:
-                v = (W_INV + 6 + 6 * ad) * L + j  # the first two rows
-                s0 = w[v] * r0 + w[v + L] * r1 + w[v + 2 * L] * r2
-                s1 = w[v + 3 * L] * r0 + w[v + 4 * L] * r1 + w[v + 5 * L] * r2
+                v = (6 + 6 * ad) * L + j  # the first two rows
+                s0 = iv[v] * r0 + iv[v + L] * r1 + iv[v + 2 * L] * r2
+                s1 = iv[v + 3 * L] * r0 + iv[v + 4 * L] * r1 + iv[v + 5 * L] * r2
                 e = ya + (hb0 * (p0 - q * s0) + hb1 * (p1 - q * s1) + hb2 * (p2 - q * s2))
             w[(W_Y + 1 + ad) * L + j] = e
 
@@ -405,7 +405,8 @@ def _state(z, row, j):
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
-            ro_code, ro_states, rl, vals, rec_col, n_ro):
+            ro_code, ro_states, rl, vals, rr, rec_col, n_ro):
+    # readout q of record rp goes to vals[q, rr] (rr: the record's place in the buffer)
     # finite check on the states a run records (as pkpd.solver.check_finite):
     # a NaN or inf times 0 is NaN, and the sum stays NaN
     for r in range(rec_src.shape[0]):
@@ -431,33 +432,32 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
         if col < 0:
             continue
         code = ro_code[q]
-        val = vals[q]
         if code == PLASMA:
             for j in range(L):
-                val[j] = _state(z, r_c, j) * rl[R_VC, j]
+                vals[q, rr, j] = _state(z, r_c, j) * rl[R_VC, j]
         elif code == LUMBAR:
             for j in range(L):
-                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j]
+                vals[q, rr, j] = _state(z, r_lum, j) * rl[R_VLUM, j]
         elif code == BIOPHASE:
             for j in range(L):
-                val[j] = _state(z, r_csf, j) * rl[R_VCSF, j]
+                vals[q, rr, j] = _state(z, r_csf, j) * rl[R_VCSF, j]
         elif code == CSF:
             for j in range(L):
-                val[j] = _state(z, r_lum, j) * rl[R_VLUM, j] + _state(z, r_csf, j) * rl[R_VCSF, j]
+                vals[q, rr, j] = _state(z, r_lum, j) * rl[R_VLUM, j] + _state(z, r_csf, j) * rl[R_VCSF, j]
         elif code == OCCUPANCY:
             for j in range(L):
-                val[j] = occ(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[(W_P + 1) * L + j])
+                vals[q, rr, j] = occ(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[(W_P + 1) * L + j])
         elif code == DENSITY:
             for j in range(L):
-                val[j] = 1.0 - w[W_Y * L + j]
+                vals[q, rr, j] = 1.0 - w[W_Y * L + j]
         elif code == ADAPTATION:
             for j in range(L):
-                val[j] = w[(W_Y + 1) * L + j] + w[(W_Y + 2) * L + j]
+                vals[q, rr, j] = w[(W_Y + 1) * L + j] + w[(W_Y + 2) * L + j]
         elif code == CNS_DEPRESSION:
             for j in range(L):
                 x = np.maximum(_state(z, r_cns, j), 0.0) / rl[R_EC50, j]
                 xn = x ** rl[R_NCNS, j]
-                val[j] = xn / (1.0 + xn)
+                vals[q, rr, j] = xn / (1.0 + xn)
         else:  # inhibition, effect, excitability
             for j in range(L):
                 inh = inhib(kd(_state(z, r_csf, j), w[(W_P + 0) * L + j]), w[W_Y * L + j],
@@ -465,11 +465,11 @@ def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
                 adaptation = w[(W_Y + 1) * L + j] + w[(W_Y + 2) * L + j]
                 i0 = w[(W_P + 5) * L + j]
                 if code == INHIBITION:
-                    val[j] = inh
+                    vals[q, rr, j] = inh
                 elif code == EFFECT:
-                    val[j] = (inh - i0) - adaptation
+                    vals[q, rr, j] = (inh - i0) - adaptation
                 else:
-                    val[j] = (1.0 - inh + adaptation) * rl[R_EXC, j]
+                    vals[q, rr, j] = (1.0 - inh + adaptation) * rl[R_EXC, j]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
