@@ -95,16 +95,13 @@ print(time.perf_counter() - t0)
 
 
 def cold(repeat: int = 3) -> None:
-    from pkpd import kernel
-
-    if kernel.available():
-        kernel.get_kernel()  # the cache is warm for this code (a first compile is not a cold start)
     for engine in ("numpy", "numba"):
         times = []
-        for _ in range(repeat):
+        for _ in range(repeat + 1):  # the first run warms numba's on-disk cache (a first compile is not a cold start)
             r = subprocess.run([sys.executable, "-c", _COLD.format(engine=engine)], cwd=ROOT, check=True,
                                capture_output=True, text=True)
             times.append(float(r.stdout.strip().splitlines()[-1]))
+        times = times[1:]
         print(f"cold start (fresh process: import pkpd, one subject): {engine} {min(times):.3f} s "
               f"(best of {repeat}; {_load()})", flush=True)
 
@@ -168,9 +165,13 @@ def slider(repeat: int = 5) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    what = argv or ["threads", "one", "cold", "cli", "slider"]
-    for w in what:
-        {"threads": threads, "one": one, "cold": cold, "cli": cli, "slider": slider}[w]()
+    goals = {"threads": threads, "one": one, "cold": cold, "cli": cli, "slider": slider}
+    unknown = [w for w in argv if w not in goals]
+    if unknown:
+        print(__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1], file=sys.stderr)
+        return 0 if set(unknown) <= {"-h", "--help"} else 2
+    for w in argv or list(goals):
+        goals[w]()
     return 0
 
 

@@ -194,17 +194,30 @@ def _build():
     return mod.KERNELS
 
 
-def get_kernel(notify: bool = True):
-    """The compiled kernel (built once per process; says so on stderr before a first compile)."""
+def get_kernel():
+    """The kernel's entry points by lanes (imported once per process).
+
+    Nothing is compiled here: each entry point compiles, or loads from the
+    cache, on its first call (:func:`announce_compile` says so beforehand).
+    """
     global _kernel
     require()
     with _lock:
         if _kernel is None:
-            if notify and not cache_is_warm():
-                print(COMPILE_NOTICE, file=sys.stderr, flush=True)
-                _announced.add("all")
             _kernel = _build()
     return _kernel
+
+
+def announce_compile(entry, lanes: int) -> None:
+    """Print :data:`COMPILE_NOTICE` on stderr before the first call of ``entry`` (the
+    entry point for ``lanes``) when it will compile rather than load from the cache;
+    at most once per process."""
+    if lanes in _ready:
+        return
+    if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
+        print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+        _announced.add(lanes)
+    _ready.add(lanes)
 
 
 def lanes_for(n: int) -> int:
@@ -476,11 +489,7 @@ def integrate(
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
     entry = kernel[lanes]
-    if lanes not in _ready:
-        if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
-            print(COMPILE_NOTICE, file=sys.stderr, flush=True)  # this entry point's first compile
-            _announced.add(lanes)
-        _ready.add(lanes)
+    announce_compile(entry, lanes)
     with np.errstate(all="ignore"):
         _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:

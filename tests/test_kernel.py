@@ -248,17 +248,31 @@ def test_engine_choice(monkeypatch):
         pkpd.simulate(REGIMENS["oral_ir"], duration_h=24, engine="gpu")
 
 
-def test_compile_notice_on_stderr(monkeypatch, capsys):
+def test_compile_notice_on_stderr_once_before_a_first_compile(monkeypatch, capsys):
+    """One line before an entry point compiles; none when it loads from the cache, none
+    when only some other entry point is uncached, and none twice in a process."""
+
+    class Entry:
+        signatures = []
+
+    monkeypatch.setattr(kernel, "_announced", set())
+    monkeypatch.setattr(kernel, "_ready", set())
+    warm = {64: True, 8: False, 1: False}
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda lanes=None: warm[lanes] if lanes else all(warm.values()))
+    kernel.announce_compile(Entry(), 64)  # cached: loads
+    assert capsys.readouterr().err == ""
+    kernel.announce_compile(Entry(), 8)  # not cached: compiles
+    assert capsys.readouterr().err.strip() == kernel.COMPILE_NOTICE
+    kernel.announce_compile(Entry(), 1)  # a second compile in the same process: said already
+    assert capsys.readouterr().err == ""
+
+
+def test_importing_the_kernel_says_nothing(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "_kernel", None)
     monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     monkeypatch.setattr(kernel, "_build", lambda: "compiled")
     assert kernel.get_kernel() == "compiled"
-    err = capsys.readouterr().err
-    assert err.strip() == kernel.COMPILE_NOTICE
-    monkeypatch.setattr(kernel, "_kernel", None)
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: True)
-    kernel.get_kernel()
     assert capsys.readouterr().err == ""
 
 
