@@ -127,6 +127,30 @@ def test_chunks_lanes_and_in_place_writes_do_not_change_the_result():
 
 
 @needs_numba
+@pytest.mark.parametrize("n_cns", [4.0, 1.0, 2.5, 16.0, 17.0])
+def test_cns_depression_by_squaring_or_pow_agrees(n_cns):
+    """A whole n_cns up to 16 is raised by squaring, any other by pow: both agree with numpy."""
+    params = pkpd.Parameters(n_cns=n_cns, EC50_cns=0.05)  # a low EC50: values spread over 0..1
+    numpy_run, numba_run = _both(REGIMENS["oral_ir"], parameters=params, outputs=("cns_depression",))
+    a, b = numpy_run.readouts["cns_depression"], numba_run.readouts["cns_depression"]
+    assert a.max() > 0.05 and ((a > 1e-6) & (a < 1 - 1e-6)).any()
+    mask = a > 1e-300
+    # x ** n has condition number n: the engines' x differ by an ulp or two
+    np.testing.assert_array_less(np.abs(b - a)[mask] / a[mask], 1e-15 * max(10.0, n_cns))
+
+
+@needs_numba
+def test_whole_power_is_pow_within_n_ulps():
+    from pkpd import _numba_kernel as nk
+
+    x = np.random.default_rng(1).lognormal(0.0, 2.0, 200)
+    for n in range(1, int(nk.WHOLE_POWER_MAX) + 1):
+        ref = x ** float(n)
+        got = np.array([nk._whole_power(v, float(n)) for v in x])
+        assert np.all(np.abs(got - ref) <= n * np.spacing(ref)), n  # measured: n/2 + 1 at most
+
+
+@needs_numba
 def test_non_finite_names_the_subject():
     pop = sample_population(70, seed=1, variability=True)
     params = pkpd.default_parameters()
