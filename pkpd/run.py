@@ -98,10 +98,6 @@ COMPILED_CHUNK = 512
 #: rate), so the block, not the chunk, must be fixed; within a block the
 #: chunk size changes nothing (tested).
 BLOCK_SUBJECTS = 4096
-#: Threads simulate() may use.  One: the time course is formatted and
-#: written on a second thread meanwhile, and on two cores that overlap beats
-#: splitting the solve (measured, 10,000 subjects: 5.0 s against 7.2 s).
-SIMULATE_THREADS = 1
 #: Expected bytes per number in timecourse.csv (for the disk-space check).
 CSV_BYTES_PER_NUMBER = 14
 
@@ -431,30 +427,28 @@ def run(
     subj = scenario.subjects
     n = subj.n
     population = subj.population()
-    writer = _BackgroundWriter(timecourse) if timecourse is not None else None
+    worker = _ChunkWorker(timecourse)
     try:
         outcomes, warnings = [], []
         for arm, grid in zip(scenario.arms, p.grids):
-            outcomes.append(_run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, progress,
+            outcomes.append(_run_arm(scenario, arm, grid, population, chunk, worker, plot, warnings, progress,
                                      len(outcomes) * n))
-        if writer is not None:
-            writer.finish()
     finally:
-        if writer is not None:
-            writer.close()
+        worker.close()
     return RunResult(scenario, tuple(outcomes), p.grids[0].summary_time_h, p.rows, tuple(warnings))
 
 
-def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, progress, done) -> ArmOutcome:
-    """All subjects of one arm, chunk by chunk."""
+def _run_arm(scenario, arm, grid, population, chunk, worker, plot, warnings, progress, done) -> ArmOutcome:
+    """All subjects of one arm, chunk by chunk: each chunk's metrics and time-course rows are
+    made by ``worker`` while the next chunk is simulated."""
     n = population.n
     total = n * len(scenario.arms)
     pop = arm_population(arm, population)
     last_dose = _last_dose(arm, scenario.duration_h)
-    values: dict[str, list[np.ndarray]] = {name: [] for name in metrics.METRIC_NAMES}
+    per_chunk = []  # each chunk's metrics (futures, in order)
     sample: dict[str, list[np.ndarray]] = {name: [] for name in PLOT_READOUTS}
     kept = 0
-    chunks = iter_blocks(scenario, arm, grid, pop, chunk, output=writer is not None, plot=plot)
+    chunks = iter_blocks(scenario, arm, grid, pop, chunk, output=worker.writes, plot=plot)
     while True:
         try:
             res = next(chunks, None)
@@ -463,15 +457,7 @@ def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, pro
             raise type(exc)(f"{where}: {exc}") from None
         if res is None:
             break
-        # the metrics first, then the rows: formatting them is Python work that holds
-        # the GIL, so it runs best beside the next chunk's solve (which releases it)
-        # rather than beside the metrics' many NumPy calls (measured: metrics 3x slower)
-        chunk_metrics = _chunk_metrics(arm.name, grid, res, last_dose, warnings)
-        for name in metrics.METRIC_NAMES:
-            values[name].append(chunk_metrics[name])
-        if writer is not None:
-            out = res.grids["output"]
-            writer.submit(arm.name, res.subject_ids, out.time_h, dict(out.readouts))
+        per_chunk.append(worker.submit(arm.name, grid, res, last_dose, warnings))
         if plot and kept < PLOT_SUBJECTS:
             take = min(PLOT_SUBJECTS - kept, res.n_subjects)
             for name in PLOT_READOUTS:
@@ -481,10 +467,11 @@ def _run_arm(scenario, arm, grid, population, chunk, writer, plot, warnings, pro
         del res
         if progress is not None:
             progress(done, total)
+    values = worker.results(per_chunk)
     return ArmOutcome(
         name=arm.name,
         n_subjects=n,
-        metrics={k: np.concatenate(v) for k, v in values.items()},
+        metrics={k: np.concatenate([v[k] for v in values]) for k in metrics.METRIC_NAMES},
         last_dose_h=last_dose,
         interval=grid.interval,
         plot={k: np.concatenate(v) for k, v in sample.items()} if plot else None,
@@ -534,44 +521,57 @@ def even_chunk(size: int, chunk: int) -> int:
     return -(-max(int(size), 1) // count)
 
 
-class _BackgroundWriter:
-    """Formats and writes time-course chunks on one worker thread, in order.
+class _ChunkWorker:
+    """Makes each chunk's metrics and writes its time-course rows on one worker thread, in order.
 
-    Formatting is mostly NumPy work that releases the GIL, so it overlaps
-    with the simulation of the next chunk (measured: most of its cost
-    disappears from the wall time on two cores).  At most one chunk waits
-    while another is being written, which bounds memory; an error in the
-    worker is raised in the caller at the next :meth:`submit` or at
-    :meth:`finish`.
+    The main thread meanwhile simulates the next chunk: the compiled kernel
+    and most NumPy work release the GIL, so on two cores the metrics and the
+    rows cost little wall time.  At most two chunks wait, which bounds
+    memory; a worker's error is raised in the caller at the next
+    :meth:`submit` or in :meth:`results`.
+
+    Parameters
+    ----------
+    sink : callable, optional
+        Receives the rows of ``timecourse.csv`` (bytes, in file order); None
+        writes none (and the chunks need no output grid: :attr:`writes`).
     """
 
-    def __init__(self, sink: Callable[[bytes], object]):
+    def __init__(self, sink: Callable[[bytes], object] | None):
         from concurrent.futures import ThreadPoolExecutor
 
         self._sink = sink
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkpd-timecourse")
+        self.writes = sink is not None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkpd-chunks")
         self._pending: list = []
         self._stopped = False
 
-    def _write(self, arm, subjects, time_h, readouts) -> None:
-        for piece in pio.format_timecourse(arm, subjects, time_h, readouts):
-            if self._stopped:  # the run was abandoned (error, Ctrl-C): stop between pieces
-                return
-            self._sink(piece)
+    def _work(self, arm, grid, res, last_dose, warnings) -> dict[str, np.ndarray]:
+        values = _chunk_metrics(arm, grid, res, last_dose, warnings)
+        if self._sink is not None:
+            out = res.grids["output"]
+            for piece in pio.format_timecourse(arm, res.subject_ids, out.time_h, out.readouts):
+                if self._stopped:  # the run was abandoned (error, Ctrl-C): stop between pieces
+                    break
+                self._sink(piece)
+        return values
 
-    def submit(self, arm, subjects, time_h, readouts) -> None:
+    def submit(self, arm: str, grid: EvaluationGrid, res, last_dose: float | None, warnings: list[str]):
+        """Queue chunk ``res`` (after waiting while two are queued); returns its future metrics."""
         while len(self._pending) >= 2 or (self._pending and self._pending[0].done()):
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(self._write, arm, subjects, time_h, readouts))
+        future = self._pool.submit(self._work, arm, grid, res, last_dose, warnings)
+        self._pending.append(future)
+        return future
 
-    def finish(self) -> None:
-        """Wait for every chunk; re-raise a worker's error."""
-        while self._pending:
-            self._pending.pop(0).result()
+    @staticmethod
+    def results(futures) -> list[dict[str, np.ndarray]]:
+        """The metrics of each chunk, in order (waiting for them)."""
+        return [f.result() for f in futures]
 
     def close(self) -> None:
         """Drop what has not started and wait for the worker to stop."""
-        if self._pending:
+        if any(not f.done() for f in self._pending):
             self._stopped = True
         for f in self._pending:
             f.cancel()
