@@ -454,7 +454,13 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status.  Without ``argv`` (a command-line
+    process: ``python -m pkpd``, the ``pkpd`` script) numba may skip its BLAS
+    lookup (:func:`pkpd.kernel.skip_blas_lookup`)."""
+    if argv is None:
+        from . import kernel
+
+        kernel.skip_blas_lookup()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

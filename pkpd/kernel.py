@@ -38,6 +38,7 @@ model constant are arguments.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -192,6 +193,42 @@ def _build():
     finally:
         config.CACHE_DIR = saved
     return mod.KERNELS
+
+
+#: Whether numba's first load in this process skips its BLAS lookup (see
+#: :func:`skip_blas_lookup`): set by the command line only.
+SKIP_BLAS_LOOKUP = False
+
+
+def skip_blas_lookup() -> None:
+    """Let numba's first load in this process skip its BLAS lookup.
+
+    For a process that runs nothing compiled but this package's kernel (the
+    command line, :func:`pkpd.cli.main`).  When numba loads its first
+    compiled function it checks for a BLAS by importing
+    ``scipy.linalg.cython_blas``, which imports all of ``scipy.linalg``:
+    0.23 s of the command line's one-second start, for a kernel that calls
+    no BLAS.  Told to skip it, numba finds no BLAS, so numba's own
+    ``np.dot`` and ``np.linalg`` are unavailable to compiled code in the
+    process; scipy itself stays importable.
+    """
+    global SKIP_BLAS_LOOKUP
+    SKIP_BLAS_LOOKUP = True
+
+
+@contextlib.contextmanager
+def _blas_lookup_skipped():
+    """Hide ``scipy.linalg.cython_blas`` while numba loads (with :data:`SKIP_BLAS_LOOKUP`)."""
+    name = "scipy.linalg.cython_blas"
+    if not SKIP_BLAS_LOOKUP or "numba.np.arraymath" in sys.modules or name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # import of it fails at once, before scipy.linalg is imported
+    try:
+        yield
+    finally:
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
 
 
 def get_kernel():
@@ -489,7 +526,10 @@ def integrate(
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
     entry = kernel[lanes]
-    announce_compile(entry, lanes)
+    if lanes not in _ready:  # the first call compiles or loads: on no blocks, in this thread
+        announce_compile(entry, lanes)
+        with _blas_lookup_skipped():
+            entry(0, 0, *args)
     with np.errstate(all="ignore"):
         _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:

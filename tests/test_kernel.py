@@ -291,6 +291,28 @@ def test_compile_notice_on_stderr_once_before_a_first_compile(monkeypatch, capsy
     assert capsys.readouterr().err == ""
 
 
+@needs_numba
+def test_command_line_loads_the_kernel_without_scipy(tmp_path):
+    """python -m pkpd run on the compiled engine imports neither scipy.linalg (numba's BLAS
+    lookup is skipped in a command-line process) nor scipy.special (pkpd's own normal quantile)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PKPD_ENGINE="numba", PYTHONPATH=str(root))
+    cmd = [sys.executable, "-X", "importtime", "-m", "pkpd", "run", "--subjects", "70", "--no-plot", "--out",
+           str(tmp_path / "out")]
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")]
+    assert "numba.np.arraymath" in imported  # the kernel was loaded in this process
+    # numba itself imports the scipy package (7 ms, for its version), not scipy's heavy parts
+    assert not {"scipy.linalg", "scipy.special", "scipy.sparse"} & set(imported)
+    assert (tmp_path / "out" / "timecourse.csv").stat().st_size > 0
+
+
 def test_importing_the_kernel_says_nothing(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "_kernel", None)
