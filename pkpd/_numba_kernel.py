@@ -193,6 +193,8 @@ def _blocks(b_start, b_stop,
     znew = np.empty((nl, L))
     cur = np.empty(L, np.int64)
     src = np.empty(L, np.int64)
+    pick_r = np.empty(R_BUF, np.int64)  # records of the buffer a readout writes, and their columns
+    pick_c = np.empty(R_BUF, np.int64)
     val = np.empty((n_ro, R_BUF, L))  # readouts of the last records, written out together
     for bi in range(b_start, b_stop):
         j0 = bi * L
@@ -300,7 +302,7 @@ def _blocks(b_start, b_stop,
                         ro_code, ro_states, rl, whole_n, val, rp - r_first, rec_col, n_ro)
                 rp += 1
                 if rp - r_first == R_BUF or rp == n_rec:
-                    _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro)
+                    _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro, pick_r, pick_c)
                     r_first = rp
             if k == n_steps:
                 break
@@ -511,16 +513,25 @@ def _whole_power(x, n):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def _flush(r0, r1, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro):
-    # records r0 .. r1 - 1 of each subject, consecutive in its row of out
+def _flush(r0, r1, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro, pick_r, pick_c):
+    # records r0 .. r1 - 1 of each subject, in its row of out: for each readout, the
+    # records that have a column are picked once (a readout of a sparse grid, e.g.
+    # daily outputs among half-hourly summary points, then costs nothing per subject)
     for q in range(n_ro):
+        k = 0
+        for r in range(r0, r1):
+            col = rec_col[q, r]
+            if col >= 0:
+                pick_r[k] = r - r0
+                pick_c[k] = col
+                k += 1
+        if k == 0:
+            continue
         stride = slot_stride[q]
         for j in range(nb):
             base = slot_off[q] + (j0 + j) * stride
-            for r in range(r0, r1):
-                col = rec_col[q, r]
-                if col >= 0:
-                    out[base + col] = val[q, r - r0, j]
+            for t in range(k):
+                out[base + pick_c[t]] = val[q, pick_r[t], j]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
