@@ -39,11 +39,12 @@ import numpy as np
 FIELD_BYTES = 24
 
 _MARGIN = 1e-4
+#: Numbers formatted per step: the temporaries (~30 arrays) stay in the CPU caches.
+_CHUNK = 8192
 _U64 = np.uint64
 _ONES = _U64(0xFFFFFFFFFFFFFFFF)
 #: Exponents covered by the tables (subnormals reach -324, a rounded maximum 308).
 _E_MIN, _E_MAX = -330, 320
-_SPLIT = 300  # powers of ten above 10**_SPLIT are applied in two factors
 
 
 def _ascii_word(text: bytes) -> int:
@@ -51,76 +52,149 @@ def _ascii_word(text: bytes) -> int:
     return int.from_bytes(text.ljust(8, b"\0"), "little")
 
 
-def _build_tables():
+def _with_length(text: bytes) -> int:
+    """:func:`_ascii_word` of ``text`` (at most 7 bytes) with its length in the top byte."""
+    return _ascii_word(text) | len(text) << 56
+
+
+def _build_tables() -> dict:
     """Lookup tables, built once at import (a few ms)."""
-    four = np.array([_ascii_word(b"%04d" % v) for v in range(10000)], dtype=_U64)
-    trailing = np.array([4] + [len(str(v)) - len(str(v).rstrip("0")) for v in range(1, 10000)], dtype=np.int64)
-    k = np.arange(9 - _E_MAX, 9 - _E_MIN + 1)  # 9 - e for every e of the tables
-    scale_a = np.array([float("1e%d" % min(j, _SPLIT)) for j in k.tolist()])
-    scale_b = np.array([float("1e%d" % max(j - _SPLIT, 0)) for j in k.tolist()])
-    exps = range(_E_MIN, _E_MAX + 1)
-    suffix_text = [b"" if -4 <= e < 10 else b"e%+03d" % e for e in exps]
-    suffix = np.array([_ascii_word(s) for s in suffix_text], dtype=_U64)
-    suffix_len = np.array([len(s) for s in suffix_text], dtype=np.int64)
-    low = [(1 << (8 * min(n, 8))) - 1 for n in range(17)]  # low n bytes of a word
-    mask_lo = np.array(low, dtype=_U64)
-    mask_hi = np.array([low[max(n - 8, 0)] for n in range(17)], dtype=_U64)
-    zeros = np.array([_ascii_word(b"0" * n) for n in range(5)], dtype=_U64)
-    return four, trailing, k[0], scale_a, scale_b, suffix, suffix_len, mask_lo, mask_hi, zeros
+    t = {}
+    # five ASCII digits of v, and in the top byte how many of them are trailing zeros
+    texts = [b"%05d" % v for v in range(100000)]
+    t["five"] = np.array([_ascii_word(s) | (5 - len(s.rstrip(b"0"))) << 56 for s in texts], dtype=_U64)
+    # 10**(9 - e) for the exponents e of finite doubles (the smallest ones: not enough, see decimal_digits)
+    t["scale"] = np.array([float("1e%d" % min(9 - e, 308)) for e in range(_E_MAX, _E_MIN - 1, -1)])
+    t["suffix"] = np.array([_with_length(b"" if -4 <= e < 10 else b"e%+03d" % e) for e in range(_E_MIN, _E_MAX + 1)],
+                           dtype=_U64)
+    # layout classes of e + 5, clipped: 0 scientific (e < -4), 1..4 e = -4..-1, 5..14 e = 0..9, 15 scientific
+    cls = range(16)
+    fixed_e = [c - 5 if 0 < c < 15 else None for c in cls]
+    t["before"] = np.array([1 if e is None else max(e + 1, 0) for e in fixed_e], dtype=np.int64)
+    t["dot"] = np.array([1 if e is None else (e + 1 if e >= 0 else 10) for e in fixed_e], dtype=np.int64)
+    lead = [b"" if e is None or e >= 0 else b"0." + b"0" * (-e - 1) for e in fixed_e]
+    t["prefix"] = np.array([_with_length(sign + p) for sign in (b"", b"-") for p in lead], dtype=_U64)
+    return t
 
 
-(_FOUR, _TRAILING, _K0, _SCALE_A, _SCALE_B, _SUFFIX, _SUFFIX_LEN,
- _MASK_LO, _MASK_HI, _ZEROS) = _build_tables()
-_DOT, _MINUS = _U64(ord(".")), _U64(ord("-"))
-_NAN, _INF = _U64(_ascii_word(b"nan")), _U64(_ascii_word(b"inf"))
+_T = _build_tables()
+_DOT = _U64(ord("."))
+_TEXT_BITS = _U64(0x00FFFFFFFFFFFFFF)  # a table word without its length byte
+_SPECIAL = {"nan": _ascii_word(b"nan"), "inf": _ascii_word(b"inf"), "0": _ascii_word(b"0")}
 
 
-def decimal_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ten correctly rounded significant digits of each ``|x|``.
+def decimal_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ten correctly rounded significant digits of each ``|x|`` (float64, 1-d).
 
     Returns
     -------
     mantissa : ndarray of int64
-        ``M`` with ``10**9 <= M < 10**10`` for finite nonzero values, 0 else.
+        ``M`` with ``10**9 <= M < 10**10`` for finite nonzero values.
     exponent : ndarray of int64
-        ``E`` such that ``|x|`` rounds to ``M * 10**(E - 9)``; 0 where
-        ``x`` is zero, infinite or nan.
+        ``E`` such that ``|x|`` rounds to ``M * 10**(E - 9)``.
+    odd : ndarray of intp
+        Where ``x`` is zero, infinite or nan (``M`` and ``E`` undefined there).
     """
     ax = np.abs(values)
-    finite = np.isfinite(ax) & (ax > 0)
-    safe = np.where(finite, ax, 1.0)
-    e = np.floor(np.log10(safe)).astype(np.int64)
-    j = 9 - e - _K0
-    scaled = safe * _SCALE_A[j] * _SCALE_B[j]
-    rounded = np.rint(scaled)
-    doubt = np.abs(np.abs(scaled - rounded) - 0.5) < _MARGIN
-    doubt |= (scaled < 1e9) | (rounded > 1e10)
-    mantissa = rounded.astype(np.int64)
-    carry = mantissa == 10**10
-    mantissa -= carry * (9 * 10**9)
-    e += carry
-    for i in np.flatnonzero(doubt & finite).tolist():  # the few uncertain ones: CPython's digits
+    with np.errstate(all="ignore"):  # zeros, infinities and nans give garbage here, fixed by the caller
+        e = np.log10(ax)
+        e = np.floor(e, out=e).astype(np.int64)
+        scaled = ax * np.take(_T["scale"], _E_MAX - e, mode="clip")
+        rounded = np.rint(scaled)
+        doubt = np.abs(scaled - rounded) > 0.5 - _MARGIN
+        doubt |= scaled < 1e9  # exponent estimated one too high, or |x| below 1e-299
+        doubt |= rounded > 9999999999.0  # one too low, or rounds up to 10**10
+        real = (ax > 0) & (ax < np.inf)
+        doubt &= real
+        mantissa = rounded.astype(np.int64)
+    for i in np.flatnonzero(doubt).tolist():  # the few uncertain ones: CPython's digits
         text = "%.9e" % ax[i]
         mantissa[i], e[i] = int(text[0] + text[2:11]), int(text[12:])
-    mantissa *= finite
-    e *= finite
-    return mantissa, e
+    return mantissa, e, np.flatnonzero(~real)
 
 
 def _digit_words(mantissa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ten ASCII digits of each mantissa (words lo, hi) and how many are significant."""
-    hi2, rest = np.divmod(mantissa, 10**8)
-    mid, low = np.divmod(rest, 10**4)
-    lo_word = (_FOUR[hi2] >> _U64(16)) | (_FOUR[mid] << _U64(16)) | (_FOUR[low] << _U64(48))
-    hi_word = _FOUR[low] >> _U64(16)
-    tz = _TRAILING[low] + (low == 0) * (_TRAILING[mid] + (mid == 0) * _TRAILING[hi2])
-    return lo_word, hi_word, 10 - tz
+    upper = mantissa // 100000
+    upper_text = np.take(_T["five"], upper, mode="clip")
+    lower_text = np.take(_T["five"], mantissa - upper * 100000, mode="clip")
+    lo = (upper_text & _U64(0xFFFFFFFFFF)) | (lower_text << _U64(40))
+    hi = (lower_text >> _U64(24)) & _U64(0xFFFF)
+    zeros = lower_text >> _U64(56)
+    zeros += (zeros == 5) * (upper_text >> _U64(56))
+    return lo, hi, 10 - zeros.view(np.int64)
+
+
+def _bits(nbytes: np.ndarray, minus: int = 0) -> np.ndarray:
+    """``8 * nbytes - minus`` as shift counts (uint64: a negative count wraps, and shifts by 64 or more give 0)."""
+    return (nbytes * 8 - minus).view(_U64)
 
 
 def _shift_left(lo, hi, nbytes):
     """The 16-byte texts (lo, hi) moved up by ``nbytes`` (< 8) bytes, zeros shifted in."""
-    bits = (nbytes * 8).astype(_U64)
+    bits = _bits(nbytes)
     return lo << bits, (hi << bits) | (lo >> (_U64(64) - bits))
+
+
+def _low_bytes(lo, hi, nbytes):
+    """The 16-byte texts (lo, hi) cut to their first ``nbytes`` (0..16) bytes."""
+    return lo & ~(_ONES << _bits(nbytes)), hi & (_ONES >> _bits(16 - nbytes))
+
+
+def _insert_dot(lo, hi, at):
+    """A ``.`` inserted before byte ``at`` (1..10) of the 16-byte texts (lo, hi)."""
+    keep_lo, keep_hi = _low_bytes(lo, hi, at)
+    up_lo, up_hi = lo ^ keep_lo, hi ^ keep_hi
+    up_hi = (up_hi << _U64(8)) | (up_lo >> _U64(56))
+    up_lo <<= _U64(8)
+    return keep_lo | up_lo | (_DOT << _bits(at)), keep_hi | up_hi | (_DOT << _bits(at, 64))
+
+
+def _fix_special(x, odd, lo, nd, e):
+    """Zeros, infinities and nans: ``0``, ``inf``, ``nan`` laid out as digits, no point."""
+    if odd.size:
+        v = x[odd]
+        lo[odd] = np.where(np.isnan(v), _SPECIAL["nan"], np.where(np.isinf(v), _SPECIAL["inf"], _SPECIAL["0"]))
+        nd[odd] = np.where(v == 0, 1, 3)
+        e[odd] = nd[odd] - 1
+
+
+def _format_chunk(x, sep, words, lengths):
+    """Fill ``words`` (n, 3) and ``lengths`` (n,) with the texts of ``x`` (see :func:`format_fields`).
+
+    The text is ``prefix + digits + suffix + separator``: the prefix is the
+    sign and, for ``-4 <= e < 0``, ``0.`` and zeros; the digits have a point
+    inserted after ``dot`` of them and are cut to the significant ones (at
+    least ``before``); the suffix is ``e+XX`` in scientific notation.
+    """
+    mantissa, e, odd = decimal_digits(x)
+    lo, hi, nd = _digit_words(mantissa)
+    _fix_special(x, odd, lo, nd, e)
+    cls = np.clip(e + 5, 0, 15)
+    dot = np.take(_T["dot"], cls)
+    lo, hi = _insert_dot(lo, hi, dot)
+    digits = np.maximum(nd, np.take(_T["before"], cls)) + (nd > dot)
+    lo, hi = _low_bytes(lo, hi, digits)
+    prefix = np.take(_T["prefix"], cls + (np.signbit(x) & (x == x)) * 16)  # no sign on nan
+    prefix_len = (prefix >> _U64(56)).view(np.int64)
+    lo, hi = _shift_left(lo, hi, prefix_len)
+    lo |= prefix & _TEXT_BITS
+    _append_suffix(lo, hi, prefix_len + digits, e, sep, words, lengths)
+
+
+def _append_suffix(lo, hi, length, e, sep, words, lengths):
+    """The exponent suffix (``e+XX``) and separator after each text, into ``words`` and ``lengths``."""
+    tail = np.take(_T["suffix"], e - _E_MIN, mode="clip")
+    tail_len = (tail >> _U64(56)).view(np.int64)
+    tail &= _TEXT_BITS
+    if sep is not None:
+        tail |= sep << _bits(tail_len)
+        tail_len = tail_len + 1
+    at = _bits(length)
+    words[:, 0] = lo | (tail << at)
+    words[:, 1] = hi | (tail << _bits(length, 64)) | (tail >> (_U64(64) - at))
+    words[:, 2] = (tail << _bits(length, 128)) | (tail >> (_U64(128) - at))
+    np.add(length, tail_len, out=lengths)
 
 
 def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
@@ -143,64 +217,19 @@ def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
     """
     x = np.asarray(values, dtype=np.float64)
     shape, x = x.shape, x.ravel()
-    mantissa, e = decimal_digits(x)
-    lo, hi, nd = _digit_words(mantissa)
-    nan, inf, zero = np.isnan(x), np.isinf(x), x == 0
-    special = nan | inf
-    lo = np.where(special, np.where(nan, _NAN, _INF), lo)
-    nd = np.where(special, 3, np.where(zero, 1, nd))
-    e = e + 2 * special  # 'nan' and 'inf' are laid out as three digits, no point
-    neg = np.signbit(x) & ~nan
-    fixed = (e >= -4) & (e < 10)
-    lead = fixed * np.clip(-e, 0, 4)  # zeros before the digits: 0.000ddd
-    point = 1 + fixed * np.clip(e, 0, 9)  # digits before the point
-    lo, hi = _shift_left(lo, hi, lead)
-    lo |= _ZEROS[lead]
-    lo, hi = _insert_dot(lo, hi, point)
-    digits = lead + nd
-    body = np.maximum(digits, point) + (digits > point)
-    lo &= _MASK_LO[body]
-    hi &= _MASK_HI[body]
-    lo, hi = _shift_left(lo, hi, neg.astype(np.int64))
-    lo |= neg * _MINUS
-    return _append_suffix(lo, hi, body + neg, e, separator, shape)
-
-
-def _insert_dot(lo, hi, at):
-    """A ``.`` inserted before byte ``at`` (1..10) of the 16-byte texts (lo, hi)."""
-    keep_lo, keep_hi = _MASK_LO[at], _MASK_HI[at]
-    up_lo, up_hi = lo & ~keep_lo, hi & ~keep_hi
-    up_hi = (up_hi << _U64(8)) | (up_lo >> _U64(56))
-    up_lo <<= _U64(8)
-    bits = (at * 8).astype(_U64)
-    dot_lo = (at < 8) * (_DOT << (bits & _U64(63)))
-    dot_hi = (at >= 8) * (_DOT << ((bits - _U64(64)) & _U64(63)))
-    return (lo & keep_lo) | up_lo | dot_lo, (hi & keep_hi) | up_hi | dot_hi
-
-
-def _append_suffix(lo, hi, length, e, separator, shape):
-    """The exponent suffix (``e+XX``) and separator after each text; fields and lengths."""
-    j = np.clip(e, _E_MIN, _E_MAX) - _E_MIN
-    tail, tail_len = _SUFFIX[j], _SUFFIX_LEN[j]
-    if separator is not None:
-        sep = np.broadcast_to(np.asarray(separator, dtype=_U64), shape).ravel()
-        tail = tail | (sep << (tail_len * 8).astype(_U64))
-        tail_len = tail_len + 1
-    word, bits = np.divmod(length, 8)
-    bits = (bits * 8).astype(_U64)
-    up, over = tail << bits, tail >> (_U64(64) - bits)
-    words = np.empty((length.size, 3), dtype=_U64)
-    words[:, 0] = lo | (word == 0) * up
-    words[:, 1] = hi | (word == 0) * over | (word == 1) * up
-    words[:, 2] = (word == 1) * over | (word == 2) * up
+    seps = None if separator is None else np.broadcast_to(np.asarray(separator, dtype=_U64), shape).ravel()
+    words = np.empty((x.size, 3), dtype=_U64)
+    lengths = np.empty(x.size, dtype=np.int64)
+    for start in range(0, x.size, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        _format_chunk(x[part], None if seps is None else seps[part], words[part], lengths[part])
     fields = words.astype("<u8", copy=False).view(np.uint8).reshape(shape + (FIELD_BYTES,))
-    return fields, (length + tail_len).reshape(shape)
+    return fields, lengths.reshape(shape)
 
 
-def join_fields(fields: np.ndarray, lengths: np.ndarray) -> bytes:
-    """The texts of :func:`format_fields` concatenated in C order."""
-    keep = np.arange(FIELD_BYTES) < lengths[..., None]
-    return fields[keep].tobytes()
+def join_fields(fields: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
+    """The texts of :func:`format_fields` concatenated in C order (the zero bytes dropped)."""
+    return fields[fields != 0].tobytes()
 
 
 def format_texts(values) -> list[str]:
