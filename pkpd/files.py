@@ -25,6 +25,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import number_format
 from .model import READOUTS
 
 #: The columns of ``timecourse.csv``, in order (scenario-format.md).
@@ -174,17 +175,49 @@ def format_timecourse(
     """
     subjects = np.asarray(subjects)
     n, t = subjects.size, np.asarray(time_h).size
-    cols = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t) for name in TIMECOURSE_READOUTS], axis=-1)
-    times = format_numbers(time_h)
-    row = ",".join([NUMBER_FORMAT] * len(TIMECOURSE_READOUTS)) + "\n"
-    arm_text = _csv_text(arm)
     per_batch = max(1, _ROWS_PER_BATCH // max(t, 1))  # whole subjects per batch
+    times = _time_words(time_h)
+    arm_text = _csv_text(arm)
     for start in range(0, n, per_batch):
-        lines = []
-        for s, values in zip(subjects[start : start + per_batch].tolist(), cols[start : start + per_batch].tolist()):
-            head = f"{arm_text},{s},"
-            lines.extend(head + tt + "," + row % tuple(v) for tt, v in zip(times, values))
-        yield "".join(lines).encode()
+        batch = slice(start, start + per_batch)
+        heads = [f"{arm_text},{s},".encode() for s in subjects[batch].tolist()]
+        values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
+                           for name in TIMECOURSE_READOUTS], axis=-1)
+        yield _timecourse_rows(heads, times, values)
+
+
+#: The byte after each readout of a row: commas, then the line end.
+_READOUT_ENDS = np.array([ord(",")] * (len(TIMECOURSE_READOUTS) - 1) + [ord("\n")], dtype=np.uint8)
+
+
+def _time_words(time_h) -> np.ndarray:
+    """The time column's fields (``%.10g`` and a comma), (T, 3) words of :mod:`number_format`."""
+    time_h = np.asarray(time_h, dtype=float).reshape(-1)
+    words = np.empty((time_h.size, 3), dtype=np.uint64)
+    number_format.write_fields(time_h, words, ord(","))
+    return words
+
+
+def _timecourse_rows(heads: list[bytes], times: np.ndarray, values: np.ndarray) -> bytes:
+    """Rows ``head + time + readouts`` for subjects (``heads``) by times by readouts (``values``).
+
+    Each row is laid out in a buffer of 64-bit words: the head (arm and
+    subject, padded with zeros), the time field and one field per readout
+    (:func:`number_format.write_fields`, text then zeros); the rows are the
+    buffer's bytes without the padding, taken with one boolean mask.
+    """
+    n, t, k = values.shape
+    head_words = -(-max(len(h) for h in heads) // 8)
+    head_bytes = np.array(heads, dtype=f"S{head_words * 8}").view(np.uint64).reshape(n, 1, head_words)
+    row = np.empty((n, t, head_words + 3 + 3 * k), dtype=np.uint64)
+    row[:, :, :head_words] = head_bytes
+    row[:, :, head_words:head_words + 3] = times
+    number_format.write_fields(values, row[:, :, head_words + 3:].reshape(n, t, k, 3), _READOUT_ENDS)
+    text = row.view(np.uint8)
+    keep = text != 0
+    head_len = np.array([len(h) for h in heads])
+    keep[:, :, :head_words * 8] = np.arange(head_words * 8) < head_len[:, None, None]
+    return text[keep].tobytes()
 
 
 # ---------------------------------------------------------------------------

@@ -33,6 +33,8 @@ byte ``j % 8`` of word ``j // 8``) by shifts and masks.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 #: Bytes per field: the longest text (17, e.g. ``-1.234567891e-308``) and a separator.
@@ -42,6 +44,7 @@ _MARGIN = 1e-4
 #: Numbers formatted per step: the temporaries (~30 arrays) stay in the CPU caches.
 _CHUNK = 8192
 _U64 = np.uint64
+_LITTLE = sys.byteorder == "little"
 _ONES = _U64(0xFFFFFFFFFFFFFFFF)
 #: Exponents covered by the tables (subnormals reach -324, a rounded maximum 308).
 _E_MIN, _E_MAX = -330, 320
@@ -191,10 +194,49 @@ def _append_suffix(lo, hi, length, e, sep, words, lengths):
         tail |= sep << _bits(tail_len)
         tail_len = tail_len + 1
     at = _bits(length)
-    words[:, 0] = lo | (tail << at)
-    words[:, 1] = hi | (tail << _bits(length, 64)) | (tail >> (_U64(64) - at))
-    words[:, 2] = (tail << _bits(length, 128)) | (tail >> (_U64(128) - at))
-    np.add(length, tail_len, out=lengths)
+    _store(words, 0, lo | (tail << at))
+    _store(words, 1, hi | (tail << (at - _U64(64))) | (tail >> (_U64(64) - at)))
+    _store(words, 2, (tail << (at - _U64(128))) | (tail >> (_U64(128) - at)))
+    lengths[...] = (length + tail_len).reshape(lengths.shape)
+
+
+def _store(words: np.ndarray, j: int, value: np.ndarray) -> None:
+    """Word ``j`` of every field (``words[..., j]``), as little-endian bytes whatever the machine."""
+    words[..., j] = (value if _LITTLE else value.byteswap()).reshape(words.shape[:-1])
+
+
+def write_fields(values, out: np.ndarray, separator=None) -> np.ndarray:
+    """Write ``"%.10g" % x`` of every element into ``out``, a field of 3 words each.
+
+    Parameters
+    ----------
+    values : array_like of float
+        Any shape (at least 1-d); converted to float64.
+    out : ndarray of uint64, shape ``values.shape + (3,)``
+        Receives the texts: field ``i`` is the 24 bytes of ``out[i]``, the
+        text from byte 0, zeros after it.  Only the last axis must be
+        contiguous, so ``out`` can be a view into a larger row buffer.
+    separator : array_like of uint8, optional
+        One byte written after each text (e.g. ``ord(",")``), broadcast to
+        the shape of ``values``; none when omitted.
+
+    Returns
+    -------
+    ndarray of int64, shape ``values.shape``
+        The length of each text, with its separator.
+
+    The work goes in steps of about :data:`_CHUNK` numbers along the first
+    axis, so the temporaries stay small.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    seps = None if separator is None else np.broadcast_to(np.asarray(separator, dtype=_U64), x.shape)
+    lengths = np.empty(x.shape, dtype=np.int64)
+    step = max(1, _CHUNK // max(1, x[0].size)) if x.size else 1
+    for start in range(0, x.shape[0], step):
+        part = slice(start, start + step)
+        sep = None if seps is None else seps[part].ravel()
+        _format_chunk(x[part].ravel(), sep, out[part], lengths[part])
+    return lengths
 
 
 def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +247,7 @@ def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
     values : array_like of float
         Any shape; converted to float64.
     separator : array_like of uint8, optional
-        One byte written after each text (e.g. ``ord(",")``), broadcast to
-        the shape of ``values``; none when omitted.
+        As in :func:`write_fields`.
 
     Returns
     -------
@@ -216,15 +257,10 @@ def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
         Bytes of each text (with its separator).
     """
     x = np.asarray(values, dtype=np.float64)
-    shape, x = x.shape, x.ravel()
-    seps = None if separator is None else np.broadcast_to(np.asarray(separator, dtype=_U64), shape).ravel()
-    words = np.empty((x.size, 3), dtype=_U64)
-    lengths = np.empty(x.size, dtype=np.int64)
-    for start in range(0, x.size, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        _format_chunk(x[part], None if seps is None else seps[part], words[part], lengths[part])
-    fields = words.astype("<u8", copy=False).view(np.uint8).reshape(shape + (FIELD_BYTES,))
-    return fields, lengths.reshape(shape)
+    flat = x.reshape(-1)
+    words = np.empty((flat.size, 3), dtype=_U64)
+    lengths = write_fields(flat, words, None if separator is None else np.broadcast_to(separator, x.shape).ravel())
+    return words.view(np.uint8).reshape(x.shape + (FIELD_BYTES,)), lengths.reshape(x.shape)
 
 
 def join_fields(fields: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
