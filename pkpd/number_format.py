@@ -60,6 +60,41 @@ def _with_length(text: bytes) -> int:
     return _ascii_word(text) | len(text) << 56
 
 
+def _layout(cls: int, negative: bool, nd: int) -> dict:
+    """How the digits are laid out for one layout key (see :func:`_format_chunk`).
+
+    ``cls`` is ``e + 5`` clipped to 0..15: 0 and 15 scientific, 1..4 fixed
+    with ``e = -4..-1`` (``0.000ddd``), 5..14 fixed with ``e = 0..9``.
+    """
+    e = cls - 5
+    if cls in (0, 15):
+        before, after, lead = 1, nd - 1, b""
+    elif e < 0:
+        before, after, lead = nd, 0, b"0." + b"0" * (-e - 1)
+    else:
+        before, after, lead = e + 1, max(nd - e - 1, 0), b""
+    prefix = (b"-" if negative else b"") + lead
+    p = len(prefix)
+    first = (1 << 8 * before) - 1  # bytes of the digits before the point
+    second = ((1 << 8 * (before + after)) - 1) ^ first  # and after it
+    fixed = _ascii_word(prefix) | ((ord(".") << 8 * (p + before)) if after else 0)
+    return {"first": first, "second": second, "fixed": fixed, "shift": 8 * p,
+            "length": p + before + after + (after > 0)}
+
+
+def _layout_tables() -> dict:
+    """:func:`_layout` for every key ``negative << 8 | cls << 4 | nd``, as arrays (two words for 16-byte masks)."""
+    rows = [_layout(k >> 4 & 15, bool(k >> 8), k & 15) if 1 <= k & 15 <= 10 else _layout(5, False, 1)
+            for k in range(512)]
+    t = {}
+    for name in ("first", "second", "fixed"):
+        t[name + "_lo"] = np.array([r[name] & (1 << 64) - 1 for r in rows], dtype=_U64)
+        t[name + "_hi"] = np.array([r[name] >> 64 for r in rows], dtype=_U64)
+    t["shift"] = np.array([r["shift"] for r in rows], dtype=_U64)
+    t["length"] = np.array([r["length"] for r in rows], dtype=np.int64)
+    return t
+
+
 def _build_tables() -> dict:
     """Lookup tables, built once at import (a few ms)."""
     t = {}
@@ -70,13 +105,7 @@ def _build_tables() -> dict:
     t["scale"] = np.array([float("1e%d" % min(9 - e, 308)) for e in range(_E_MAX, _E_MIN - 1, -1)])
     t["suffix"] = np.array([_with_length(b"" if -4 <= e < 10 else b"e%+03d" % e) for e in range(_E_MIN, _E_MAX + 1)],
                            dtype=_U64)
-    # layout classes of e + 5, clipped: 0 scientific (e < -4), 1..4 e = -4..-1, 5..14 e = 0..9, 15 scientific
-    cls = range(16)
-    fixed_e = [c - 5 if 0 < c < 15 else None for c in cls]
-    t["before"] = np.array([1 if e is None else max(e + 1, 0) for e in fixed_e], dtype=np.int64)
-    t["dot"] = np.array([1 if e is None else (e + 1 if e >= 0 else 10) for e in fixed_e], dtype=np.int64)
-    lead = [b"" if e is None or e >= 0 else b"0." + b"0" * (-e - 1) for e in fixed_e]
-    t["prefix"] = np.array([_with_length(sign + p) for sign in (b"", b"-") for p in lead], dtype=_U64)
+    t.update(_layout_tables())
     return t
 
 
@@ -128,61 +157,39 @@ def _digit_words(mantissa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return lo, hi, 10 - zeros.view(np.int64)
 
 
-def _bits(nbytes: np.ndarray, minus: int = 0) -> np.ndarray:
-    """``8 * nbytes - minus`` as shift counts (uint64: a negative count wraps, and shifts by 64 or more give 0)."""
-    return (nbytes * 8 - minus).view(_U64)
-
-
-def _shift_left(lo, hi, nbytes):
-    """The 16-byte texts (lo, hi) moved up by ``nbytes`` (< 8) bytes, zeros shifted in."""
-    bits = _bits(nbytes)
-    return lo << bits, (hi << bits) | (lo >> (_U64(64) - bits))
-
-
-def _low_bytes(lo, hi, nbytes):
-    """The 16-byte texts (lo, hi) cut to their first ``nbytes`` (0..16) bytes."""
-    return lo & ~(_ONES << _bits(nbytes)), hi & (_ONES >> _bits(16 - nbytes))
-
-
-def _insert_dot(lo, hi, at):
-    """A ``.`` inserted before byte ``at`` (1..10) of the 16-byte texts (lo, hi)."""
-    keep_lo, keep_hi = _low_bytes(lo, hi, at)
-    up_lo, up_hi = lo ^ keep_lo, hi ^ keep_hi
-    up_hi = (up_hi << _U64(8)) | (up_lo >> _U64(56))
-    up_lo <<= _U64(8)
-    return keep_lo | up_lo | (_DOT << _bits(at)), keep_hi | up_hi | (_DOT << _bits(at, 64))
-
-
-def _fix_special(x, odd, lo, nd, e):
-    """Zeros, infinities and nans: ``0``, ``inf``, ``nan`` laid out as digits, no point."""
+def _fix_special(x, odd, lo, nd, e, neg):
+    """Zeros, infinities and nans: ``0``, ``inf``, ``nan`` laid out as digits, no point; no sign on nan."""
     if odd.size:
         v = x[odd]
         lo[odd] = np.where(np.isnan(v), _SPECIAL["nan"], np.where(np.isinf(v), _SPECIAL["inf"], _SPECIAL["0"]))
         nd[odd] = np.where(v == 0, 1, 3)
         e[odd] = nd[odd] - 1
+        neg[odd] &= ~np.isnan(v)
 
 
 def _format_chunk(x, sep, words, lengths):
-    """Fill ``words`` (n, 3) and ``lengths`` (n,) with the texts of ``x`` (see :func:`format_fields`).
+    """Fill ``words`` (n, 3) and ``lengths`` (n,) with the texts of ``x`` (see :func:`write_fields`).
 
-    The text is ``prefix + digits + suffix + separator``: the prefix is the
-    sign and, for ``-4 <= e < 0``, ``0.`` and zeros; the digits have a point
-    inserted after ``dot`` of them and are cut to the significant ones (at
-    least ``before``); the suffix is ``e+XX`` in scientific notation.
+    The layout depends only on the key (sign, class of the exponent, number
+    of significant digits): the text is the key's fixed bytes (sign, ``0.``
+    and leading zeros, point), the digits before the point moved up by
+    ``shift`` bits, those after it by one byte more, then the exponent
+    suffix and the separator.
     """
     mantissa, e, odd = decimal_digits(x)
     lo, hi, nd = _digit_words(mantissa)
-    _fix_special(x, odd, lo, nd, e)
-    cls = np.clip(e + 5, 0, 15)
-    dot = np.take(_T["dot"], cls)
-    lo, hi = _insert_dot(lo, hi, dot)
-    digits = np.maximum(nd, np.take(_T["before"], cls)) + (nd > dot)
-    lo, hi = _low_bytes(lo, hi, digits)
-    prefix = np.take(_T["prefix"], cls + (np.signbit(x) & (x == x)) * 16)  # no sign on nan
-    prefix_len = (prefix >> _U64(56)).view(np.int64)
-    lo, hi = _shift_left(lo, hi, prefix_len)
-    lo |= prefix & _TEXT_BITS
-    _append_suffix(lo, hi, prefix_len + digits, e, sep, words, lengths)
+    neg = np.signbit(x)
+    _fix_special(x, odd, lo, nd, e, neg)
+    key = np.clip(e + 5, 0, 15) * 16 + nd + neg * 256
+    take = lambda name: np.take(_T[name], key)  # noqa: E731
+    first_lo, first_hi = lo & take("first_lo"), hi & take("first_hi")
+    second_lo, second_hi = lo & take("second_lo"), hi & take("second_hi")
+    shift = take("shift")
+    shift2 = shift + _U64(8)
+    text_lo = take("fixed_lo") | (first_lo << shift) | (second_lo << shift2)
+    text_hi = (take("fixed_hi") | (first_hi << shift) | (first_lo >> (_U64(64) - shift))
+               | (second_hi << shift2) | (second_lo >> (_U64(56) - shift)))
+    _append_suffix(text_lo, text_hi, take("length"), e, sep, words, lengths)
 
 
 def _append_suffix(lo, hi, length, e, sep, words, lengths):
@@ -191,9 +198,9 @@ def _append_suffix(lo, hi, length, e, sep, words, lengths):
     tail_len = (tail >> _U64(56)).view(np.int64)
     tail &= _TEXT_BITS
     if sep is not None:
-        tail |= sep << _bits(tail_len)
+        tail |= sep << (tail_len * 8).view(_U64)
         tail_len = tail_len + 1
-    at = _bits(length)
+    at = (length * 8).view(_U64)  # shifts by 64 bits or more give 0; negative counts wrap
     _store(words, 0, lo | (tail << at))
     _store(words, 1, hi | (tail << (at - _U64(64))) | (tail >> (_U64(64) - at)))
     _store(words, 2, (tail << (at - _U64(128))) | (tail >> (_U64(128) - at)))
