@@ -175,49 +175,67 @@ def format_timecourse(
     """
     subjects = np.asarray(subjects)
     n, t = subjects.size, np.asarray(time_h).size
+    if n == 0:
+        return
     per_batch = max(1, _ROWS_PER_BATCH // max(t, 1))  # whole subjects per batch
-    times = _time_words(time_h)
     arm_text = _csv_text(arm)
+    rows = _RowBuffer([f"{arm_text},{s},".encode() for s in subjects.tolist()], time_h, min(per_batch, n))
     for start in range(0, n, per_batch):
         batch = slice(start, start + per_batch)
-        heads = [f"{arm_text},{s},".encode() for s in subjects[batch].tolist()]
         values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
                            for name in TIMECOURSE_READOUTS], axis=-1)
-        yield _timecourse_rows(heads, times, values)
+        yield rows.format(start, values)
 
 
 #: The byte after each readout of a row: commas, then the line end.
 _READOUT_ENDS = np.array([ord(",")] * (len(TIMECOURSE_READOUTS) - 1) + [ord("\n")], dtype=np.uint8)
 
 
-def _time_words(time_h) -> np.ndarray:
-    """The time column's fields (``%.10g`` and a comma), (T, 3) words of :mod:`number_format`."""
-    time_h = np.asarray(time_h, dtype=float).reshape(-1)
-    words = np.empty((time_h.size, 3), dtype=np.uint64)
-    number_format.write_fields(time_h, words, ord(","))
-    return words
+class _RowBuffer:
+    """Rows of ``timecourse.csv`` laid out in 64-bit words, reused from batch to batch.
 
+    A row is the head (arm and subject, padded with zeros), the time field
+    and one field per readout (:func:`number_format.write_fields`: text,
+    then zeros); the CSV text is the buffer's bytes without the padding,
+    taken with one boolean mask.  The buffers are allocated once per call
+    (fresh memory costs a page fault per 4 kB).
 
-def _timecourse_rows(heads: list[bytes], times: np.ndarray, values: np.ndarray) -> bytes:
-    """Rows ``head + time + readouts`` for subjects (``heads``) by times by readouts (``values``).
-
-    Each row is laid out in a buffer of 64-bit words: the head (arm and
-    subject, padded with zeros), the time field and one field per readout
-    (:func:`number_format.write_fields`, text then zeros); the rows are the
-    buffer's bytes without the padding, taken with one boolean mask.
+    Parameters
+    ----------
+    heads : list of bytes
+        ``arm,subject,`` of every subject.
+    time_h : array_like (T,)
+        The output times.
+    subjects : int
+        The most subjects of one batch.
     """
-    n, t, k = values.shape
-    head_words = -(-max(len(h) for h in heads) // 8)
-    head_bytes = np.array(heads, dtype=f"S{head_words * 8}").view(np.uint64).reshape(n, 1, head_words)
-    row = np.empty((n, t, head_words + 3 + 3 * k), dtype=np.uint64)
-    row[:, :, :head_words] = head_bytes
-    row[:, :, head_words:head_words + 3] = times
-    number_format.write_fields(values, row[:, :, head_words + 3:].reshape(n, t, k, 3), _READOUT_ENDS)
-    text = row.view(np.uint8)
-    keep = text != 0
-    head_len = np.array([len(h) for h in heads])
-    keep[:, :, :head_words * 8] = np.arange(head_words * 8) < head_len[:, None, None]
-    return text[keep].tobytes()
+
+    def __init__(self, heads: list[bytes], time_h, subjects: int):
+        time_h = np.asarray(time_h, dtype=float).reshape(-1)
+        t, k = time_h.size, len(TIMECOURSE_READOUTS)
+        lengths = np.array([len(h) for h in heads])
+        self.head_words = hw = -(-int(lengths.max()) // 8)
+        self.heads = np.array(heads, dtype=f"S{hw * 8}").view(np.uint64).reshape(len(heads), hw)
+        self.head_keep = np.arange(hw * 8) < lengths[:, None]
+        self.fields = np.empty((subjects * t, k, 3), dtype=np.uint64)
+        self.row = np.empty((subjects, t, hw + 3 + 3 * k), dtype=np.uint64)
+        number_format.write_fields(time_h, self.row[0, :, hw:hw + 3], ord(","))
+        self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
+        self.keep = np.empty(self.row.shape[:2] + (self.row.shape[2] * 8,), dtype=bool)
+
+    def format(self, start: int, values: np.ndarray) -> bytes:
+        """The rows of subjects ``start, start + 1, ...`` with readouts ``values`` (subjects, T, readouts)."""
+        m, t, k = values.shape
+        hw = self.head_words
+        fields = self.fields[:m * t]
+        number_format.write_fields(values.reshape(m * t, k), fields, _READOUT_ENDS)
+        row, keep = self.row[:m], self.keep[:m]
+        row[:, :, :hw] = self.heads[start:start + m, None, :]
+        row[:, :, hw + 3:] = fields.reshape(m, t, 3 * k)
+        text = row.view(np.uint8)
+        np.not_equal(text, 0, out=keep)
+        keep[:, :, :hw * 8] = self.head_keep[start:start + m, None, :]
+        return text[keep].tobytes()
 
 
 # ---------------------------------------------------------------------------
