@@ -55,11 +55,6 @@ def _ascii_word(text: bytes) -> int:
     return int.from_bytes(text.ljust(8, b"\0"), "little")
 
 
-def _with_length(text: bytes) -> int:
-    """:func:`_ascii_word` of ``text`` (at most 7 bytes) with its length in the top byte."""
-    return _ascii_word(text) | len(text) << 56
-
-
 def _layout(cls: int, negative: bool, nd: int) -> dict:
     """How the digits are laid out for one layout key (see :func:`_format_chunk`).
 
@@ -91,7 +86,7 @@ def _layout_tables() -> dict:
         t[name + "_lo"] = np.array([r[name] & (1 << 64) - 1 for r in rows], dtype=_U64)
         t[name + "_hi"] = np.array([r[name] >> 64 for r in rows], dtype=_U64)
     t["shift"] = np.array([r["shift"] for r in rows], dtype=_U64)
-    t["length"] = np.array([r["length"] for r in rows], dtype=np.int64)
+    t["length_bits"] = np.array([8 * r["length"] for r in rows], dtype=_U64)
     return t
 
 
@@ -102,9 +97,12 @@ def _build_tables() -> dict:
     texts = [b"%05d" % v for v in range(100000)]
     t["five"] = np.array([_ascii_word(s) | (5 - len(s.rstrip(b"0"))) << 56 for s in texts], dtype=_U64)
     # 10**(9 - e) for the exponents e of finite doubles (the smallest ones: not enough, see decimal_digits)
-    t["scale"] = np.array([float("1e%d" % min(9 - e, 308)) for e in range(_E_MAX, _E_MIN - 1, -1)])
-    t["suffix"] = np.array([_with_length(b"" if -4 <= e < 10 else b"e%+03d" % e) for e in range(_E_MIN, _E_MAX + 1)],
-                           dtype=_U64)
+    exponents = range(_E_MIN, _E_MAX + 1)  # tables by e are indexed by e - _E_MIN
+    t["scale"] = np.array([float("1e%d" % min(9 - e, 308)) for e in exponents])
+    # the suffix in the low bytes and its length in bits in the top byte
+    suffixes = [b"" if -4 <= e < 10 else b"e%+03d" % e for e in exponents]
+    t["suffix"] = np.array([_ascii_word(x) | 8 * len(x) << 56 for x in suffixes], dtype=_U64)
+    t["class"] = np.array([min(max(e + 5, 0), 15) << 4 for e in exponents], dtype=np.int64)
     t.update(_layout_tables())
     return t
 
@@ -128,21 +126,22 @@ def decimal_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
         Where ``x`` is zero, infinite or nan (``M`` and ``E`` undefined there).
     """
     ax = np.abs(values)
-    with np.errstate(all="ignore"):  # zeros, infinities and nans give garbage here, fixed by the caller
+    with np.errstate(all="ignore"):  # zeros, infinities and nans give garbage here, sorted out below
         e = np.log10(ax)
         e = np.floor(e, out=e).astype(np.int64)
-        scaled = ax * np.take(_T["scale"], _E_MAX - e, mode="clip")
+        scaled = ax * np.take(_T["scale"], e - _E_MIN, mode="clip")
         rounded = np.rint(scaled)
-        doubt = np.abs(scaled - rounded) > 0.5 - _MARGIN
-        doubt |= scaled < 1e9  # exponent estimated one too high, or |x| below 1e-299
-        doubt |= rounded > 9999999999.0  # one too low, or rounds up to 10**10
-        real = (ax > 0) & (ax < np.inf)
-        doubt &= real
+        sure = np.abs(scaled - rounded) <= 0.5 - _MARGIN  # false for nan
+        sure &= scaled >= 1e9  # else the exponent was estimated one too high, or |x| < 1e-299
+        sure &= rounded <= 9999999999.0  # else one too low, or it rounds up to 10**10
         mantissa = rounded.astype(np.int64)
-    for i in np.flatnonzero(doubt).tolist():  # the few uncertain ones: CPython's digits
+    unsure = np.flatnonzero(~sure)
+    v = ax[unsure]
+    real = (v > 0) & (v < np.inf)
+    for i in unsure[real].tolist():  # the few uncertain ones: CPython's digits
         text = "%.9e" % ax[i]
         mantissa[i], e[i] = int(text[0] + text[2:11]), int(text[12:])
-    return mantissa, e, np.flatnonzero(~real)
+    return mantissa, e, unsure[~real]
 
 
 def _digit_words(mantissa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,11 +163,11 @@ def _fix_special(x, odd, lo, nd, e, neg):
         lo[odd] = np.where(np.isnan(v), _SPECIAL["nan"], np.where(np.isinf(v), _SPECIAL["inf"], _SPECIAL["0"]))
         nd[odd] = np.where(v == 0, 1, 3)
         e[odd] = nd[odd] - 1
-        neg[odd] &= ~np.isnan(v)
+        neg[odd[np.isnan(v)]] = 0
 
 
-def _format_chunk(x, sep, words, lengths):
-    """Fill ``words`` (n, 3) and ``lengths`` (n,) with the texts of ``x`` (see :func:`write_fields`).
+def _format_chunk(x, sep, words):
+    """Fill ``words`` (n, 3) with the texts of ``x`` (see :func:`write_fields`).
 
     The layout depends only on the key (sign, class of the exponent, number
     of significant digits): the text is the key's fixed bytes (sign, ``0.``
@@ -178,9 +177,10 @@ def _format_chunk(x, sep, words, lengths):
     """
     mantissa, e, odd = decimal_digits(x)
     lo, hi, nd = _digit_words(mantissa)
-    neg = np.signbit(x)
+    neg = (x.view(np.int64) >> 63) & 256  # the sign bit, as the key's bit 8
     _fix_special(x, odd, lo, nd, e, neg)
-    key = np.clip(e + 5, 0, 15) * 16 + nd + neg * 256
+    j = e - _E_MIN
+    key = np.take(_T["class"], j, mode="clip") + nd + neg
     take = lambda name: np.take(_T[name], key)  # noqa: E731
     first_lo, first_hi = lo & take("first_lo"), hi & take("first_hi")
     second_lo, second_hi = lo & take("second_lo"), hi & take("second_hi")
@@ -189,22 +189,22 @@ def _format_chunk(x, sep, words, lengths):
     text_lo = take("fixed_lo") | (first_lo << shift) | (second_lo << shift2)
     text_hi = (take("fixed_hi") | (first_hi << shift) | (first_lo >> (_U64(64) - shift))
                | (second_hi << shift2) | (second_lo >> (_U64(56) - shift)))
-    _append_suffix(text_lo, text_hi, take("length"), e, sep, words, lengths)
+    _append_suffix(text_lo, text_hi, take("length_bits"), np.take(_T["suffix"], j, mode="clip"), sep, words)
 
 
-def _append_suffix(lo, hi, length, e, sep, words, lengths):
-    """The exponent suffix (``e+XX``) and separator after each text, into ``words`` and ``lengths``."""
-    tail = np.take(_T["suffix"], e - _E_MIN, mode="clip")
-    tail_len = (tail >> _U64(56)).view(np.int64)
+def _append_suffix(lo, hi, at, tail, sep, words):
+    """The exponent suffix (``tail``) and separator after each text (``at`` bits long), into ``words``.
+
+    Shifts by 64 bits or more give 0 and negative counts wrap to such, so
+    each word takes the part of the tail that falls into it.
+    """
+    tail_bits = tail >> _U64(56)
     tail &= _TEXT_BITS
     if sep is not None:
-        tail |= sep << (tail_len * 8).view(_U64)
-        tail_len = tail_len + 1
-    at = (length * 8).view(_U64)  # shifts by 64 bits or more give 0; negative counts wrap
+        tail |= sep << tail_bits
     _store(words, 0, lo | (tail << at))
     _store(words, 1, hi | (tail << (at - _U64(64))) | (tail >> (_U64(64) - at)))
     _store(words, 2, (tail << (at - _U64(128))) | (tail >> (_U64(128) - at)))
-    lengths[...] = (length + tail_len).reshape(lengths.shape)
 
 
 def _store(words: np.ndarray, j: int, value: np.ndarray) -> None:
@@ -212,7 +212,7 @@ def _store(words: np.ndarray, j: int, value: np.ndarray) -> None:
     words[..., j] = (value if _LITTLE else value.byteswap()).reshape(words.shape[:-1])
 
 
-def write_fields(values, out: np.ndarray, separator=None) -> np.ndarray:
+def write_fields(values, out: np.ndarray, separator=None) -> None:
     """Write ``"%.10g" % x`` of every element into ``out``, a field of 3 words each.
 
     Parameters
@@ -227,23 +227,16 @@ def write_fields(values, out: np.ndarray, separator=None) -> np.ndarray:
         One byte written after each text (e.g. ``ord(",")``), broadcast to
         the shape of ``values``; none when omitted.
 
-    Returns
-    -------
-    ndarray of int64, shape ``values.shape``
-        The length of each text, with its separator.
-
     The work goes in steps of about :data:`_CHUNK` numbers along the first
     axis, so the temporaries stay small.
     """
     x = np.asarray(values, dtype=np.float64)
     seps = None if separator is None else np.broadcast_to(np.asarray(separator, dtype=_U64), x.shape)
-    lengths = np.empty(x.shape, dtype=np.int64)
     step = max(1, _CHUNK // max(1, x[0].size)) if x.size else 1
     for start in range(0, x.shape[0], step):
         part = slice(start, start + step)
         sep = None if seps is None else seps[part].ravel()
-        _format_chunk(x[part].ravel(), sep, out[part], lengths[part])
-    return lengths
+        _format_chunk(x[part].ravel(), sep, out[part])
 
 
 def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
@@ -266,11 +259,12 @@ def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(values, dtype=np.float64)
     flat = x.reshape(-1)
     words = np.empty((flat.size, 3), dtype=_U64)
-    lengths = write_fields(flat, words, None if separator is None else np.broadcast_to(separator, x.shape).ravel())
-    return words.view(np.uint8).reshape(x.shape + (FIELD_BYTES,)), lengths.reshape(x.shape)
+    write_fields(flat, words, None if separator is None else np.broadcast_to(separator, x.shape).ravel())
+    fields = words.view(np.uint8).reshape(x.shape + (FIELD_BYTES,))
+    return fields, np.count_nonzero(fields, axis=-1)
 
 
-def join_fields(fields: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
+def join_fields(fields: np.ndarray) -> bytes:
     """The texts of :func:`format_fields` concatenated in C order (the zero bytes dropped)."""
     return fields[fields != 0].tobytes()
 
