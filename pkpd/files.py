@@ -41,8 +41,10 @@ FIGURE_FILE = "figure.png"
 
 #: Number format of every number in the CSV files (at least 10 significant digits).
 NUMBER_FORMAT = "%.10g"
-#: Rows formatted per batch (bounds the temporary Python objects, ~15 MB).
-_ROWS_PER_BATCH = 20000
+#: Rows formatted per batch (bounds the buffers, ~16 MB, reused from batch to batch).
+_ROWS_PER_BATCH = 30000
+#: Rows per yielded piece (~60 kB: small blocks that the allocator recycles, no fresh pages).
+_ROWS_PER_PIECE = 512
 
 
 # ---------------------------------------------------------------------------
@@ -184,7 +186,7 @@ def format_timecourse(
         batch = slice(start, start + per_batch)
         values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
                            for name in TIMECOURSE_READOUTS], axis=-1)
-        yield rows.format(start, values)
+        yield from rows.format(start, values)
 
 
 #: The byte after each readout of a row: commas, then the line end.
@@ -194,11 +196,12 @@ _READOUT_ENDS = np.array([ord(",")] * (len(TIMECOURSE_READOUTS) - 1) + [ord("\n"
 class _RowBuffer:
     """Rows of ``timecourse.csv`` laid out in 64-bit words, reused from batch to batch.
 
-    A row is the head (arm and subject, padded with zeros), the time field
-    and one field per readout (:func:`number_format.write_fields`: text,
-    then zeros); the CSV text is the buffer's bytes without the padding,
-    taken with one boolean mask.  The buffers are allocated once per call
-    (fresh memory costs a page fault per 4 kB).
+    A row is the head (arm and subject, right-aligned in its words after
+    zeros), the time field and one field per readout
+    (:func:`number_format.write_fields`: text, then zeros); the CSV text is
+    the buffer's bytes without the padding, taken with one boolean mask.
+    The buffers are allocated once per call (fresh memory costs a page fault
+    per 4 kB).
 
     Parameters
     ----------
@@ -215,27 +218,34 @@ class _RowBuffer:
         t, k = time_h.size, len(TIMECOURSE_READOUTS)
         lengths = np.array([len(h) for h in heads])
         self.head_words = hw = -(-int(lengths.max()) // 8)
-        self.heads = np.array(heads, dtype=f"S{hw * 8}").view(np.uint64).reshape(len(heads), hw)
-        self.head_keep = np.arange(hw * 8) < lengths[:, None]
+        self.heads = np.array([h.rjust(hw * 8, b"\0") for h in heads]).view(np.uint64).reshape(len(heads), hw)
+        self.head_keep = np.arange(hw * 8) >= hw * 8 - lengths[:, None]  # exact even if the arm has a NUL
         self.fields = np.empty((subjects * t, k, 3), dtype=np.uint64)
         self.row = np.empty((subjects, t, hw + 3 + 3 * k), dtype=np.uint64)
         number_format.write_fields(time_h, self.row[0, :, hw:hw + 3], ord(","))
         self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
         self.keep = np.empty(self.row.shape[:2] + (self.row.shape[2] * 8,), dtype=bool)
+        self.text = np.empty(self.keep.size, dtype=np.uint8)
 
-    def format(self, start: int, values: np.ndarray) -> bytes:
-        """The rows of subjects ``start, start + 1, ...`` with readouts ``values`` (subjects, T, readouts)."""
+    def format(self, start: int, values: np.ndarray) -> Iterator[bytes]:
+        """Pieces of the rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
         m, t, k = values.shape
+        if m * t == 0:
+            return
         hw = self.head_words
         fields = self.fields[:m * t]
         number_format.write_fields(values.reshape(m * t, k), fields, _READOUT_ENDS)
         row, keep = self.row[:m], self.keep[:m]
         row[:, :, :hw] = self.heads[start:start + m, None, :]
         row[:, :, hw + 3:] = fields.reshape(m, t, 3 * k)
-        text = row.view(np.uint8)
-        np.not_equal(text, 0, out=keep)
+        np.not_equal(row.view(np.uint8), 0, out=keep)
         keep[:, :, :hw * 8] = self.head_keep[start:start + m, None, :]
-        return text[keep].tobytes()
+        rows = keep.reshape(m * t, -1)
+        ends = np.cumsum([np.count_nonzero(rows[i:i + _ROWS_PER_PIECE]) for i in range(0, m * t, _ROWS_PER_PIECE)])
+        text = self.text[:ends[-1]]
+        np.compress(rows.ravel(), row.view(np.uint8).ravel(), out=text)
+        for a, b in zip([0] + ends[:-1].tolist(), ends.tolist()):
+            yield text[a:b].tobytes()
 
 
 # ---------------------------------------------------------------------------

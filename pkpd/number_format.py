@@ -42,7 +42,7 @@ FIELD_BYTES = 24
 
 _MARGIN = 1e-4
 #: Numbers formatted per step: the temporaries (~30 arrays) stay in the CPU caches.
-_CHUNK = 8192
+_CHUNK = 10240
 _U64 = np.uint64
 _LITTLE = sys.byteorder == "little"
 _ONES = _U64(0xFFFFFFFFFFFFFFFF)

@@ -97,7 +97,7 @@ def test_format_timecourse_equals_the_old_python_formatter(monkeypatch):
     subjects = np.arange(995, 995 + n)  # the head's width changes between batches
     monkeypatch.setattr(pio, "_ROWS_PER_BATCH", 3 * t)  # several batches, the last one short
     pieces = list(pio.format_timecourse("arm-x", subjects, time_h, readouts))
-    assert len(pieces) == 8
+    assert len(pieces) == 8  # one per batch of 3 subjects (21 rows)
     assert all(p.endswith(b"\n") for p in pieces)
     assert b"".join(pieces) == _old_format_timecourse("arm-x", subjects, time_h, readouts)
 
@@ -108,3 +108,5 @@ def test_format_timecourse_quotes_the_arm_and_handles_empty_input():
     assert body == b'"a,""b""",7,2,' + b",".join([b"1"] * 9) + b"\n"
     empty = {name: np.zeros((0, 3)) for name in pio.TIMECOURSE_READOUTS}
     assert b"".join(pio.format_timecourse("a", [], np.arange(3.0), empty)) == b""
+    no_times = {name: np.zeros((2, 0)) for name in pio.TIMECOURSE_READOUTS}
+    assert b"".join(pio.format_timecourse("a", [1, 2], np.zeros(0), no_times)) == b""
