@@ -129,7 +129,7 @@ def decimal_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     with np.errstate(all="ignore"):  # zeros, infinities and nans give garbage here, sorted out below
         e = np.log10(ax)
         e = np.floor(e, out=e).astype(np.int64)
-        scaled = ax * np.take(_T["scale"], e - _E_MIN, mode="clip")
+        scaled = ax * _T["scale"].take(e - _E_MIN, mode="clip")
         rounded = np.rint(scaled)
         sure = np.abs(scaled - rounded) <= 0.5 - _MARGIN  # false for nan
         sure &= scaled >= 1e9  # else the exponent was estimated one too high, or |x| < 1e-299
@@ -147,8 +147,8 @@ def decimal_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def _digit_words(mantissa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ten ASCII digits of each mantissa (words lo, hi) and how many are significant."""
     upper = mantissa // 100000
-    upper_text = np.take(_T["five"], upper, mode="clip")
-    lower_text = np.take(_T["five"], mantissa - upper * 100000, mode="clip")
+    upper_text = _T["five"].take(upper, mode="clip")
+    lower_text = _T["five"].take(mantissa - upper * 100000, mode="clip")
     lo = (upper_text & _U64(0xFFFFFFFFFF)) | (lower_text << _U64(40))
     hi = (lower_text >> _U64(24)) & _U64(0xFFFF)
     zeros = lower_text >> _U64(56)
@@ -180,8 +180,8 @@ def _format_chunk(x, sep, words):
     neg = (x.view(np.int64) >> 63) & 256  # the sign bit, as the key's bit 8
     _fix_special(x, odd, lo, nd, e, neg)
     j = e - _E_MIN
-    key = np.take(_T["class"], j, mode="clip") + nd + neg
-    take = lambda name: np.take(_T[name], key)  # noqa: E731
+    key = _T["class"].take(j, mode="clip") + nd + neg
+    take = lambda name: _T[name].take(key)  # noqa: E731
     first_lo, first_hi = lo & take("first_lo"), hi & take("first_hi")
     second_lo, second_hi = lo & take("second_lo"), hi & take("second_hi")
     shift = take("shift")
@@ -189,7 +189,7 @@ def _format_chunk(x, sep, words):
     text_lo = take("fixed_lo") | (first_lo << shift) | (second_lo << shift2)
     text_hi = (take("fixed_hi") | (first_hi << shift) | (first_lo >> (_U64(64) - shift))
                | (second_hi << shift2) | (second_lo >> (_U64(56) - shift)))
-    _append_suffix(text_lo, text_hi, take("length_bits"), np.take(_T["suffix"], j, mode="clip"), sep, words)
+    _append_suffix(text_lo, text_hi, take("length_bits"), _T["suffix"].take(j, mode="clip"), sep, words)
 
 
 def _append_suffix(lo, hi, at, tail, sep, words):
