@@ -231,12 +231,13 @@ def write_fields(values, out: np.ndarray, separator=None) -> None:
     axis, so the temporaries stay small.
     """
     x = np.asarray(values, dtype=np.float64)
-    seps = None if separator is None else np.broadcast_to(np.asarray(separator, dtype=_U64), x.shape)
+    sep = None if separator is None else np.asarray(separator, dtype=_U64)
+    if sep is not None and sep.ndim:
+        sep = np.broadcast_to(sep, x.shape)
     step = max(1, _CHUNK // max(1, x[0].size)) if x.size else 1
     for start in range(0, x.shape[0], step):
         part = slice(start, start + step)
-        sep = None if seps is None else seps[part].ravel()
-        _format_chunk(x[part].ravel(), sep, out[part])
+        _format_chunk(x[part].ravel(), sep if sep is None or not sep.ndim else sep[part].ravel(), out[part])
 
 
 def format_fields(values, separator=None) -> tuple[np.ndarray, np.ndarray]:
