@@ -1,34 +1,42 @@
 """Numbers as ``"%.10g" % x`` texts for whole arrays, without Python per number.
 
-:func:`format_fields` turns a float64 array into left-aligned byte fields
-(``FIELD_BYTES`` wide) and their lengths, byte for byte what CPython's
-``"%.10g" % x`` gives, optionally followed by one separator byte per number.
-Callers assemble CSV rows from the fields with a boolean mask (see
-:func:`join_fields`), so the work is NumPy work that releases the GIL.
+:func:`write_fields` writes the text of every float64 of an array, byte for
+byte what CPython's ``"%.10g" % x`` gives, optionally followed by one
+separator byte, into a field of three 64-bit words (24 bytes: the text,
+then zeros).  Callers lay fields out in a row buffer and take the bytes
+that are not zero (:func:`join_fields`, ``pkpd.files``), so the work is NumPy
+work, which releases the GIL.  :func:`format_fields` and
+:func:`format_texts` are conveniences on top.  Depends on NumPy only.
 
 Why it is exact
 ---------------
 For a finite nonzero ``x`` the ten significant digits are the integer
 ``M = round(|x| * 10**(9 - e))`` with ``10**9 <= M < 10**10``, rounded
-half-even on the exact binary value (what CPython's ``%.10g`` does).  The
-scaled value is computed in floating point as ``|x| * A * B`` with ``A`` and
-``B`` correctly rounded powers of ten (``B`` is 1 unless ``|x|`` is tiny), so
-it carries at most four roundings: a relative error below ``4 * 2**-53``,
-less than ``5e-6`` in absolute terms below ``10**10 + 1``.  Rounding that
-value to the nearest integer therefore gives the exact answer whenever its
-fractional part is farther than :data:`_MARGIN` (``1e-4``) from one half
-(which also excludes every exact tie).  The few numbers closer than that,
-and those whose estimated exponent ``e = floor(log10|x|)`` put the scaled
-value below ``10**9`` or above ``10**10``, are formatted by CPython itself
-(``"%.9e"``, whose digits and exponent are those of ``%.10g``).  A mantissa
-that rounds up to ``10**10`` becomes ``10**9`` with the next exponent.
+half-even on the exact binary value (what CPython's ``%.10g`` does), where
+``e`` is the decimal exponent.  The scaled value is computed in floating
+point as ``|x| * A`` with ``A`` the correctly rounded ``10**(9 - e)``, so
+it carries two roundings: a relative error below ``2 * 2**-53``, less than
+``3e-6`` in absolute terms.  Rounding it to the nearest integer therefore
+gives the exact ``M`` whenever its distance to the nearest integer is below
+``0.5 - 1e-4`` (:data:`_MARGIN`), which also excludes every exact tie.  The
+few numbers closer to a tie than that, and those for which the estimate
+``e = floor(log10|x|)`` puts the scaled value below ``10**9`` or rounds it
+above ``10**10 - 1`` (an exponent off by one near a power of ten, a
+mantissa that rounds up to ``10**10``, ``|x|`` below ``1e-299`` where ``A``
+would overflow), are given CPython's own digits (``"%.9e" % x``: the digits
+and exponent of ``%.10g``).  About two numbers in ten thousand take that
+path.
 
-From the digits and the exponent ``E`` the text follows CPython's ``%g``
-rules: trailing zeros (and then the point) removed; fixed notation when
-``-4 <= E < 10``, else ``d.ddde+XX`` with at least two exponent digits;
+From the digits and the exponent the text follows CPython's ``%g`` rules:
+trailing zeros (and then the point) removed; fixed notation when
+``-4 <= e < 10``, else ``d.ddde+XX`` with at least two exponent digits;
 ``-0`` for negative zero; ``nan`` (whatever its sign), ``inf``, ``-inf``.
-The text is built in little-endian 64-bit words (byte ``j`` of a field is
-byte ``j % 8`` of word ``j // 8``) by shifts and masks.
+The layout depends only on the sign, the class of the exponent and the
+number of significant digits, so it comes from small tables; the text is
+assembled in little-endian 64-bit words (byte ``j`` of a field is byte
+``j % 8`` of word ``j // 8``) by shifts and masks.  The tests compare it
+with ``"%.10g" % x`` on a million random bit patterns (every exponent,
+subnormals), ties, rounding boundaries and special values.
 """
 
 from __future__ import annotations
@@ -40,9 +48,11 @@ import numpy as np
 #: Bytes per field: the longest text (17, e.g. ``-1.234567891e-308``) and a separator.
 FIELD_BYTES = 24
 
+#: Below this distance of the scaled value from a tie, CPython gives the digits (see above).
 _MARGIN = 1e-4
-#: Numbers formatted per step: the temporaries (~30 arrays) stay in the CPU caches.
-_CHUNK = 10240
+#: Numbers formatted per step: the temporaries (~30 arrays of 64 kB) stay in the CPU caches
+#: and in the allocator's heap (larger steps were measured 2-3 times slower).
+_CHUNK = 8192
 _U64 = np.uint64
 _LITTLE = sys.byteorder == "little"
 _ONES = _U64(0xFFFFFFFFFFFFFFFF)
