@@ -41,10 +41,8 @@ FIGURE_FILE = "figure.png"
 
 #: Number format of every number in the CSV files (at least 10 significant digits).
 NUMBER_FORMAT = "%.10g"
-#: Rows formatted per batch (bounds the buffers, ~16 MB, reused from batch to batch).
+#: Rows formatted per batch (bounds the buffers: ~25 MB, reused from batch to batch).
 _ROWS_PER_BATCH = 30000
-#: Rows per yielded piece (~60 kB: small blocks that the allocator recycles, no fresh pages).
-_ROWS_PER_PIECE = 512
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +184,7 @@ def format_timecourse(
         batch = slice(start, start + per_batch)
         values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
                            for name in TIMECOURSE_READOUTS], axis=-1)
-        yield from rows.format(start, values)
+        yield rows.format(start, values)
 
 
 #: The byte after each readout of a row: commas, then the line end.
@@ -226,11 +224,9 @@ class _RowBuffer:
         self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
         self.keep = np.empty(self.row.shape[:2] + (self.row.shape[2] * 8,), dtype=bool)
 
-    def format(self, start: int, values: np.ndarray) -> Iterator[bytes]:
-        """Pieces of the rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
+    def format(self, start: int, values: np.ndarray) -> bytes:
+        """The rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
         m, t, k = values.shape
-        if m * t == 0:
-            return
         hw = self.head_words
         fields = self.fields[:m * t]
         number_format.write_fields(values.reshape(m * t, k), fields, _READOUT_ENDS)
@@ -239,11 +235,7 @@ class _RowBuffer:
         row[:, :, hw + 3:] = fields.reshape(m, t, 3 * k)
         np.not_equal(row.view(np.uint8), 0, out=keep)
         keep[:, :, :hw * 8] = self.head_keep[start:start + m, None, :]
-        rows = keep.reshape(m * t, -1)
-        ends = np.cumsum([np.count_nonzero(rows[i:i + _ROWS_PER_PIECE]) for i in range(0, m * t, _ROWS_PER_PIECE)])
-        text = row.view(np.uint8)[keep]  # (faster than np.compress into a reused buffer)
-        for a, b in zip([0] + ends[:-1].tolist(), ends.tolist()):
-            yield text[a:b].tobytes()
+        return row.view(np.uint8)[keep].tobytes()  # (faster than np.compress into a reused buffer)
 
 
 # ---------------------------------------------------------------------------
