@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import threading
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -198,8 +199,7 @@ class _RowBuffer:
     zeros), the time field and one field per readout
     (:func:`number_format.write_fields`: text, then zeros); the CSV text is
     the buffer's bytes without the padding, taken with one boolean mask.
-    The buffers are allocated once per call (fresh memory costs a page fault
-    per 4 kB).
+    The buffers are kept per thread from call to call (:func:`_scratch`).
 
     Parameters
     ----------
@@ -218,11 +218,11 @@ class _RowBuffer:
         self.head_words = hw = -(-int(lengths.max()) // 8)
         self.heads = np.array([h.rjust(hw * 8, b"\0") for h in heads]).view(np.uint64).reshape(len(heads), hw)
         self.head_keep = np.arange(hw * 8) >= hw * 8 - lengths[:, None]  # exact even if the arm has a NUL
-        self.fields = np.empty((subjects * t, k, 3), dtype=np.uint64)
-        self.row = np.empty((subjects, t, hw + 3 + 3 * k), dtype=np.uint64)
+        self.fields = _scratch("fields", (subjects * t, k, 3), np.uint64)
+        self.row = _scratch("row", (subjects, t, hw + 3 + 3 * k), np.uint64)
         number_format.write_fields(time_h, self.row[0, :, hw:hw + 3], ord(","))
         self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
-        self.keep = np.empty(self.row.shape[:2] + (self.row.shape[2] * 8,), dtype=bool)
+        self.keep = _scratch("keep", self.row.shape[:2] + (self.row.shape[2] * 8,), np.bool_)
 
     def format(self, start: int, values: np.ndarray) -> bytes:
         """The rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
@@ -236,6 +236,23 @@ class _RowBuffer:
         np.not_equal(row.view(np.uint8), 0, out=keep)
         keep[:, :, :hw * 8] = self.head_keep[start:start + m, None, :]
         return row.view(np.uint8)[keep].tobytes()  # (faster than np.compress into a reused buffer)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape``, a view of a buffer kept for this thread.
+
+    The run formats its time courses chunk by chunk on one writer thread:
+    reusing the buffers (the largest chunk's, ~25 MB at most) spares the
+    page faults of fresh memory at every chunk.
+    """
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffers = _SCRATCH.__dict__
+    if name not in buffers or buffers[name].size < size:
+        buffers[name] = np.empty(size, dtype=np.uint8)
+    return buffers[name][:size].view(dtype).reshape(shape)
 
 
 # ---------------------------------------------------------------------------
