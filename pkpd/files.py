@@ -181,11 +181,14 @@ def format_timecourse(
     per_batch = max(1, _ROWS_PER_BATCH // max(t, 1))  # whole subjects per batch
     arm_text = _csv_text(arm)
     rows = _RowBuffer([f"{arm_text},{s},".encode() for s in subjects.tolist()], time_h, min(per_batch, n))
-    for start in range(0, n, per_batch):
-        batch = slice(start, start + per_batch)
-        values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
-                           for name in TIMECOURSE_READOUTS], axis=-1)
-        yield rows.format(start, values)
+    try:
+        for start in range(0, n, per_batch):
+            batch = slice(start, start + per_batch)
+            values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
+                               for name in TIMECOURSE_READOUTS], axis=-1)
+            yield rows.format(start, values)
+    finally:
+        rows.release()
 
 
 #: The byte after each readout of a row: commas, then the line end.
@@ -199,7 +202,7 @@ class _RowBuffer:
     zeros), the time field and one field per readout
     (:func:`number_format.write_fields`: text, then zeros); the CSV text is
     the buffer's bytes without the padding, taken with one boolean mask.
-    The buffers are kept per thread from call to call (:func:`_scratch`).
+    The buffers are kept per thread from call to call (:func:`_borrow`).
 
     Parameters
     ----------
@@ -218,11 +221,22 @@ class _RowBuffer:
         self.head_words = hw = -(-int(lengths.max()) // 8)
         self.heads = np.array([h.rjust(hw * 8, b"\0") for h in heads]).view(np.uint64).reshape(len(heads), hw)
         self.head_keep = np.arange(hw * 8) >= hw * 8 - lengths[:, None]  # exact even if the arm has a NUL
-        self.fields = _scratch("fields", (subjects * t, k, 3), np.uint64)
-        self.row = _scratch("row", (subjects, t, hw + 3 + 3 * k), np.uint64)
+        self.fields = self._array("fields", (subjects * t, k, 3), np.uint64)
+        self.row = self._array("row", (subjects, t, hw + 3 + 3 * k), np.uint64)
         number_format.write_fields(time_h, self.row[0, :, hw:hw + 3], ord(","))
         self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
-        self.keep = _scratch("keep", self.row.shape[:2] + (self.row.shape[2] * 8,), np.bool_)
+        self.keep = self._array("keep", self.row.shape[:2] + (self.row.shape[2] * 8,), np.bool_)
+
+    def _array(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array in a borrowed buffer (returned by :meth:`release`)."""
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self.__dict__.setdefault("_borrowed", {})[name] = _borrow(name, nbytes)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+    def release(self) -> None:
+        """Give the buffers back for the next call in this thread."""
+        for name, buffer in self.__dict__.pop("_borrowed", {}).items():
+            _give_back(name, buffer)
 
     def format(self, start: int, values: np.ndarray) -> bytes:
         """The rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
@@ -241,18 +255,22 @@ class _RowBuffer:
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
-    """An uninitialised array of ``shape``, a view of a buffer kept for this thread.
+def _borrow(name: str, nbytes: int) -> np.ndarray:
+    """A byte buffer of at least ``nbytes``: this thread's spare one, or a new one.
 
     The run formats its time courses chunk by chunk on one writer thread:
     reusing the buffers (the largest chunk's, ~25 MB at most) spares the
-    page faults of fresh memory at every chunk.
+    page faults of fresh memory at every chunk.  A borrowed buffer belongs
+    to its borrower until :func:`_give_back`, so interleaved calls never
+    share one.
     """
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buffers = _SCRATCH.__dict__
-    if name not in buffers or buffers[name].size < size:
-        buffers[name] = np.empty(size, dtype=np.uint8)
-    return buffers[name][:size].view(dtype).reshape(shape)
+    spare = _SCRATCH.__dict__.pop(name, None)
+    return spare if spare is not None and spare.size >= nbytes else np.empty(nbytes, dtype=np.uint8)
+
+
+def _give_back(name: str, buffer: np.ndarray) -> None:
+    """Keep ``buffer`` as this thread's spare for :func:`_borrow`."""
+    _SCRATCH.__dict__[name] = buffer
 
 
 # ---------------------------------------------------------------------------

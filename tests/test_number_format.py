@@ -110,3 +110,14 @@ def test_format_timecourse_quotes_the_arm_and_handles_empty_input():
     assert b"".join(pio.format_timecourse("a", [], np.arange(3.0), empty)) == b""
     no_times = {name: np.zeros((2, 0)) for name in pio.TIMECOURSE_READOUTS}
     assert b"".join(pio.format_timecourse("a", [1, 2], np.zeros(0), no_times)) == b""
+
+
+def test_interleaved_calls_do_not_share_buffers(monkeypatch):
+    rng = np.random.default_rng(4)
+    monkeypatch.setattr(pio, "_ROWS_PER_BATCH", 4)
+    calls = [("a", np.array([0.0, 1.0]), {name: rng.normal(size=(5, 2)) for name in pio.TIMECOURSE_READOUTS}),
+             ("a-much-longer-arm", np.array([0.5, 7.25]),
+              {name: rng.lognormal(size=(5, 2)) for name in pio.TIMECOURSE_READOUTS})]
+    alone = [b"".join(pio.format_timecourse(arm, range(1, 6), t, r)) for arm, t, r in calls]
+    pieces = list(zip(*[pio.format_timecourse(arm, range(1, 6), t, r) for arm, t, r in calls]))
+    assert [b"".join(p[0] for p in pieces), b"".join(p[1] for p in pieces)] == alone
