@@ -55,7 +55,6 @@ _MARGIN = 1e-4
 _CHUNK = 8192
 _U64 = np.uint64
 _LITTLE = sys.byteorder == "little"
-_ONES = _U64(0xFFFFFFFFFFFFFFFF)
 #: Exponents covered by the tables (subnormals reach -324, a rounded maximum 308).
 _E_MIN, _E_MAX = -330, 320
 
@@ -100,12 +99,22 @@ def _layout_tables() -> dict:
     return t
 
 
+def _five_digit_table() -> np.ndarray:
+    """For v < 100000: the five ASCII digits of ``"%05d" % v`` and, in the top byte, how many are trailing zeros."""
+    v = np.arange(100000, dtype=np.int64)
+    word = np.zeros(v.size, dtype=_U64)
+    zeros = np.full(v.size, 5, dtype=_U64)  # trailing zeros, counted from the last digit
+    for i in range(5):
+        digit = v // 10 ** (4 - i) % 10
+        word |= (digit + ord("0")).astype(_U64) << _U64(8 * i)
+        zeros[digit != 0] = 4 - i  # the last nonzero digit decides
+    return word | zeros << _U64(56)
+
+
 def _build_tables() -> dict:
     """Lookup tables, built once at import (a few ms)."""
     t = {}
-    # five ASCII digits of v, and in the top byte how many of them are trailing zeros
-    texts = [b"%05d" % v for v in range(100000)]
-    t["five"] = np.array([_ascii_word(s) | (5 - len(s.rstrip(b"0"))) << 56 for s in texts], dtype=_U64)
+    t["five"] = _five_digit_table()
     # 10**(9 - e) for the exponents e of finite doubles (the smallest ones: not enough, see decimal_digits)
     exponents = range(_E_MIN, _E_MAX + 1)  # tables by e are indexed by e - _E_MIN
     t["scale"] = np.array([float("1e%d" % min(9 - e, 308)) for e in exponents])
@@ -118,7 +127,6 @@ def _build_tables() -> dict:
 
 
 _T = _build_tables()
-_DOT = _U64(ord("."))
 _TEXT_BITS = _U64(0x00FFFFFFFFFFFFFF)  # a table word without its length byte
 _SPECIAL = {"nan": _ascii_word(b"nan"), "inf": _ascii_word(b"inf"), "0": _ascii_word(b"0")}
 
