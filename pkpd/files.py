@@ -21,10 +21,12 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import threading
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import number_format
 from .model import READOUTS
 
 #: The columns of ``timecourse.csv``, in order (scenario-format.md).
@@ -40,8 +42,8 @@ FIGURE_FILE = "figure.png"
 
 #: Number format of every number in the CSV files (at least 10 significant digits).
 NUMBER_FORMAT = "%.10g"
-#: Rows formatted per batch (bounds the temporary Python objects, ~15 MB).
-_ROWS_PER_BATCH = 20000
+#: Rows formatted per batch (bounds the buffers: ~25 MB, reused from batch to batch).
+_ROWS_PER_BATCH = 30000
 
 
 # ---------------------------------------------------------------------------
@@ -174,17 +176,101 @@ def format_timecourse(
     """
     subjects = np.asarray(subjects)
     n, t = subjects.size, np.asarray(time_h).size
-    cols = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t) for name in TIMECOURSE_READOUTS], axis=-1)
-    times = format_numbers(time_h)
-    row = ",".join([NUMBER_FORMAT] * len(TIMECOURSE_READOUTS)) + "\n"
-    arm_text = _csv_text(arm)
+    if n == 0:
+        return
     per_batch = max(1, _ROWS_PER_BATCH // max(t, 1))  # whole subjects per batch
-    for start in range(0, n, per_batch):
-        lines = []
-        for s, values in zip(subjects[start : start + per_batch].tolist(), cols[start : start + per_batch].tolist()):
-            head = f"{arm_text},{s},"
-            lines.extend(head + tt + "," + row % tuple(v) for tt, v in zip(times, values))
-        yield "".join(lines).encode()
+    arm_text = _csv_text(arm)
+    rows = _RowBuffer([f"{arm_text},{s},".encode() for s in subjects.tolist()], time_h, min(per_batch, n))
+    try:
+        for start in range(0, n, per_batch):
+            batch = slice(start, start + per_batch)
+            values = np.stack([np.asarray(readouts[name], dtype=float).reshape(n, t)[batch]
+                               for name in TIMECOURSE_READOUTS], axis=-1)
+            yield rows.format(start, values)
+    finally:
+        rows.release()
+
+
+#: The byte after each readout of a row: commas, then the line end.
+_READOUT_ENDS = np.array([ord(",")] * (len(TIMECOURSE_READOUTS) - 1) + [ord("\n")], dtype=np.uint8)
+
+
+class _RowBuffer:
+    """Rows of ``timecourse.csv`` laid out in 64-bit words, reused from batch to batch.
+
+    A row is the head (arm and subject, right-aligned in its words after
+    zeros), the time field and one field per readout
+    (:func:`number_format.write_fields`: text, then zeros); the CSV text is
+    the buffer's bytes without the padding, taken with one boolean mask.
+    The buffers are kept per thread from call to call (:func:`_borrow`).
+
+    Parameters
+    ----------
+    heads : list of bytes
+        ``arm,subject,`` of every subject.
+    time_h : array_like (T,)
+        The output times.
+    subjects : int
+        The most subjects of one batch.
+    """
+
+    def __init__(self, heads: list[bytes], time_h, subjects: int):
+        time_h = np.asarray(time_h, dtype=float).reshape(-1)
+        t, k = time_h.size, len(TIMECOURSE_READOUTS)
+        lengths = np.array([len(h) for h in heads])
+        self.head_words = hw = -(-int(lengths.max()) // 8)
+        self.heads = np.array([h.rjust(hw * 8, b"\0") for h in heads]).view(np.uint64).reshape(len(heads), hw)
+        self.head_keep = np.arange(hw * 8) >= hw * 8 - lengths[:, None]  # exact even if the arm has a NUL
+        self.fields = self._array("fields", (subjects * t, k, 3), np.uint64)
+        self.row = self._array("row", (subjects, t, hw + 3 + 3 * k), np.uint64)
+        number_format.write_fields(time_h, self.row[0, :, hw:hw + 3], ord(","))
+        self.row[1:, :, hw:hw + 3] = self.row[0, :, hw:hw + 3]
+        self.keep = self._array("keep", self.row.shape[:2] + (self.row.shape[2] * 8,), np.bool_)
+
+    def _array(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array in a borrowed buffer (returned by :meth:`release`)."""
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self.__dict__.setdefault("_borrowed", {})[name] = _borrow(name, nbytes)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+    def release(self) -> None:
+        """Give the buffers back for the next call in this thread."""
+        for name, buffer in self.__dict__.pop("_borrowed", {}).items():
+            _give_back(name, buffer)
+
+    def format(self, start: int, values: np.ndarray) -> bytes:
+        """The rows of subjects ``start, start + 1, ...`` with ``values`` (subjects, T, readouts)."""
+        m, t, k = values.shape
+        hw = self.head_words
+        fields = self.fields[:m * t]
+        number_format.write_fields(values.reshape(m * t, k), fields, _READOUT_ENDS)
+        row, keep = self.row[:m], self.keep[:m]
+        row[:, :, :hw] = self.heads[start:start + m, None, :]
+        row[:, :, hw + 3:] = fields.reshape(m, t, 3 * k)
+        np.not_equal(row.view(np.uint8), 0, out=keep)
+        keep[:, :, :hw * 8] = self.head_keep[start:start + m, None, :]
+        return row.view(np.uint8)[keep].tobytes()  # (faster than np.compress into a reused buffer)
+
+
+_SCRATCH = threading.local()
+
+
+def _borrow(name: str, nbytes: int) -> np.ndarray:
+    """A byte buffer of at least ``nbytes``: this thread's spare one, or a new one.
+
+    The run formats its time courses chunk by chunk on one writer thread:
+    reusing the buffers (the largest chunk's, ~25 MB at most) spares the
+    page faults of fresh memory at every chunk.  A borrowed buffer belongs
+    to its borrower until :func:`_give_back`, so interleaved calls never
+    share one.
+    """
+    spare = _SCRATCH.__dict__.pop(name, None)
+    return spare if spare is not None and spare.size >= nbytes else np.empty(nbytes, dtype=np.uint8)
+
+
+def _give_back(name: str, buffer: np.ndarray) -> None:
+    """Keep ``buffer`` as this thread's spare for :func:`_borrow`."""
+    _SCRATCH.__dict__[name] = buffer
 
 
 # ---------------------------------------------------------------------------

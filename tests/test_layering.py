@@ -12,7 +12,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "pkpd"
 #: functions included.  ``metrics`` and ``statistics`` name the one home of
 #: the statistics (whichever exists).
 LAYER = {
-    "errors": 0, "units": 0, "records": 0,
+    "errors": 0, "units": 0, "number_format": 0, "records": 0,
     "parameters": 1, "regimen": 1, "resources": 1,
     "population": 2,
     "model": 3, "solver": 3,
