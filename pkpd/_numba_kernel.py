@@ -134,6 +134,9 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 # the first two rows.
 W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
 W_ROWS = 17
+# Rows of inv[s]: per adaptation, the 4 coefficients of its step's end value
+# U * y + h * (V_0 d_0 + V_1 d_1 + V_2 d_2) in the drives d at the stages (_folded_step).
+INV_ROWS = 8
 # Records whose readouts are kept before being written out, subject by subject.
 R_BUF = 32
 
@@ -185,7 +188,7 @@ def _blocks(b_start, b_stop,
     sq = np.empty(L, np.int64)
     fl = np.empty((n_s, nl, na, L))
     sl = np.zeros((n_s, 3, na, L))
-    inv = np.empty((n_s, 18 * L))  # the adaptations' (I + h q A)^-1 of each distinct step (see W_ROWS)
+    inv = np.empty((n_s, INV_ROWS * L))  # the adaptations' folded steps, per distinct step (see INV_ROWS)
     ainv = np.empty((9, L))
     w = np.zeros(W_ROWS * L)
     rl = np.empty((rprm.shape[0], L))
@@ -269,10 +272,8 @@ def _blocks(b_start, b_stop,
         for s in range(n_s):  # as pkpd.solver._constant_q_inverse, rate k_M then k_M2
             for ad in range(2):
                 _constant_q_inverse(w, (W_P + 6 + 2 * ad) * L, L, h_first[s], tab_a, ainv)
-                for e in range(9):
-                    row = 3 * ad + e - 6 if e >= 6 else 6 + 6 * ad + e
-                    for j in range(L):
-                        inv[s, row * L + j] = ainv[e, j]
+                _folded_step(inv[s], 4 * ad * L, w, (W_P + 6 + 2 * ad) * L, L, ainv, tab_a, tab_b, h_first[s],
+                             stiffly)
         for j in range(L):
             for a in range(na):
                 z[a, j] = z0[a, src[j]]
@@ -315,7 +316,7 @@ def _blocks(b_start, b_stop,
                     for a in range(na):
                         for j in range(L):
                             w[(W_XS + st) * L + j] += sl[s, st, a, j] * z[a, j]
-            _slow(w, inv[s], L, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
+            _slow(w, inv[s], L, h, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
                   h * tab_a[1, 2], h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2],
                   h * tab_b[0], h * tab_b[1], h * tab_b[2], stiffly)
             for i in range(nl):  # exact linear step
@@ -332,49 +333,69 @@ def _blocks(b_start, b_stop,
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def _slow(w, iv, L, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
+def _slow(w, iv, L, h, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
     # One collocation step of the three slow states, one subject per lane.
     # Every row is read and written at a fixed offset of w (see the note on lanes above).
     for j in range(L):
-        scale_j = w[(W_P + 0) * L + j]
-        g = w[(W_P + 1) * L + j]
-        k_int = w[(W_P + 2) * L + j]
-        k_rec = w[(W_P + 3) * L + j]
-        tau = w[(W_P + 4) * L + j]
-        i0 = w[(W_P + 5) * L + j]
-        c0 = kd(w[(W_XS + 0) * L + j], scale_j)
-        c1 = kd(w[(W_XS + 1) * L + j], scale_j)
-        c2 = kd(w[(W_XS + 2) * L + j], scale_j)
-        p0, q0 = loss(c0, g, k_int, k_rec)
-        p1, q1 = loss(c1, g, k_int, k_rec)
-        p2, q2 = loss(c2, g, k_int, k_rec)
-        l0, l1, l2, e = _collocate(w[(W_Y + 0) * L + j], p0, p1, p2, q0, q1, q2,
-                                   a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+        e, d0, d1, d2 = _loss_and_drive(  # scalars only: an array passed to an inlined function
+            # brings reference counting into the loop, which then does not vectorise
+            w[(W_XS + 0) * L + j], w[(W_XS + 1) * L + j], w[(W_XS + 2) * L + j], w[(W_Y + 0) * L + j],
+            w[(W_P + 0) * L + j], w[(W_P + 1) * L + j], w[(W_P + 2) * L + j], w[(W_P + 3) * L + j],
+            w[(W_P + 4) * L + j], w[(W_P + 5) * L + j],
+            a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
         w[(W_Y + 0) * L + j] = e
-        d0 = inhib(c0, l0, g, tau) - i0
-        d1 = inhib(c1, l1, g, tau) - i0
-        d2 = inhib(c2, l2, g, tau) - i0
-        # the two adaptations (slow states 1 and 2): their rate q is constant, so the
-        # collocation matrix's inverse is the step's (rows of iv = inv[s]), as in pkpd.solver
+        # the two adaptations (slow states 1 and 2): linear with a constant rate, so the
+        # step's end value is linear in y and the drives, coefficients made per step (iv)
         for ad in range(2):
-            rate, extent = w[(W_P + 6 + 2 * ad) * L + j], w[(W_P + 7 + 2 * ad) * L + j]
-            p0, q = adapt(d0, rate, extent)
-            p1, _ = adapt(d1, rate, extent)
-            p2, _ = adapt(d2, rate, extent)
-            ya = w[(W_Y + 1 + ad) * L + j]
-            r0 = ya + (a00 * p0 + a01 * p1 + a02 * p2)
-            r1 = ya + (a10 * p0 + a11 * p1 + a12 * p2)
-            r2 = ya + (a20 * p0 + a21 * p1 + a22 * p2)
-            v = (3 * ad) * L + j  # the last row
-            s2 = iv[v] * r0 + iv[v + L] * r1 + iv[v + 2 * L] * r2
-            if stiffly:
-                e = s2
-            else:
-                v = (6 + 6 * ad) * L + j  # the first two rows
-                s0 = iv[v] * r0 + iv[v + L] * r1 + iv[v + 2 * L] * r2
-                s1 = iv[v + 3 * L] * r0 + iv[v + 4 * L] * r1 + iv[v + 5 * L] * r2
-                e = ya + (hb0 * (p0 - q * s0) + hb1 * (p1 - q * s1) + hb2 * (p2 - q * s2))
-            w[(W_Y + 1 + ad) * L + j] = e
+            v = 4 * ad * L + j
+            w[(W_Y + 1 + ad) * L + j] = iv[v] * w[(W_Y + 1 + ad) * L + j] + h * (
+                iv[v + L] * d0 + iv[v + 2 * L] * d1 + iv[v + 3 * L] * d2)
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _loss_and_drive(xs0, xs1, xs2, y0, scale, g, k_int, k_rec, tau, i0,
+                    a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
+    # One subject: receptor loss at the end of the step, by collocation from y0 and A_csf
+    # at the stages (xs), and the drive I - I0 at the three stages.
+    c0, c1, c2 = kd(xs0, scale), kd(xs1, scale), kd(xs2, scale)
+    p0, q0 = loss(c0, g, k_int, k_rec)
+    p1, q1 = loss(c1, g, k_int, k_rec)
+    p2, q2 = loss(c2, g, k_int, k_rec)
+    l0, l1, l2, e = _collocate(y0, p0, p1, p2, q0, q1, q2,
+                               a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+    return e, inhib(c0, l0, g, tau) - i0, inhib(c1, l1, g, tau) - i0, inhib(c2, l2, g, tau) - i0
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _folded_step(out, at, w, q_at, L, g, tab_a, tab_b, h, stiffly):
+    # One collocation step of an adaptation dM/dt = p(d) - q M, p(d) = rate extent d and
+    # q = rate (pkpd.model.adaptation_coefficients), from y with drives d_k at the stages:
+    # stages s = G (y 1 + h A p(d)), G = (I + h q A)^-1 (g[3 i + c], from
+    # _constant_q_inverse); end value s_2 (stiffly accurate) or y + h b.(p(d) - q s).
+    # Linear in y and d, so regrouped once per distinct step and subject:
+    #     end = U y + h (V_0 d_0 + V_1 d_1 + V_2 d_2)
+    # stiffly accurate: U = sum_m G_2m, V_k = p(1) (G A)_2k;
+    # otherwise:        U = 1 - h q b.G 1, V_k = p(1) (b_k - h q (b G A)_k).
+    # Four multiplications per step instead of 16-30: the slow step is bound by its
+    # multiplications (AVX-512 on this CPU issues them at AVX2's rate).  The step's own
+    # length h multiplies V; U and V are made with the first step of this length (as
+    # the inverse is in pkpd.solver; steps of one length differ by rounding only).
+    for j in range(L):
+        unit, q = adapt(1.0, w[q_at + j], w[q_at + L + j])  # p(1) = rate * extent (p is linear in d)
+        if stiffly:
+            out[at + j] = g[6, j] + g[7, j] + g[8, j]
+            for k in range(3):
+                out[at + (1 + k) * L + j] = unit * (g[6, j] * tab_a[0, k] + g[7, j] * tab_a[1, k]
+                                                    + g[8, j] * tab_a[2, k])
+        else:
+            hq = h * q
+            bg0 = tab_b[0] * g[0, j] + tab_b[1] * g[3, j] + tab_b[2] * g[6, j]  # (b G)_m
+            bg1 = tab_b[0] * g[1, j] + tab_b[1] * g[4, j] + tab_b[2] * g[7, j]
+            bg2 = tab_b[0] * g[2, j] + tab_b[1] * g[5, j] + tab_b[2] * g[8, j]
+            out[at + j] = 1.0 - hq * (bg0 + bg1 + bg2)
+            for k in range(3):
+                bga = bg0 * tab_a[0, k] + bg1 * tab_a[1, k] + bg2 * tab_a[2, k]
+                out[at + (1 + k) * L + j] = unit * (tab_b[k] - hq * bga)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")

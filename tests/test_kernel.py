@@ -151,6 +151,22 @@ def test_whole_power_is_pow_within_n_ulps():
 
 
 @needs_numba
+@pytest.mark.parametrize("tableau", ["gauss3", "radau3"])
+def test_a_tableau_that_is_not_stiffly_accurate_agrees_too(tableau):
+    """The kernel's folded adaptation step has a form for each kind of tableau: Gauss
+    (end value from the weights b) as well as Radau IIA (the last stage)."""
+    from pkpd.solver import GAUSS3, RADAU3
+
+    method = {"gauss3": GAUSS3, "radau3": RADAU3}[tableau]
+    pop = sample_population(24, seed=11, variability=True)
+    x_np, y_np = _solver_run(pop, engine="numpy", method=method)
+    x_nb, y_nb = _solver_run(pop, method=method)
+    np.testing.assert_allclose(x_nb, x_np, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_less(np.abs(y_nb - y_np), SLOW_ATOL)
+    assert np.abs(y_np[1:]).max() > 1e-3  # the adaptations moved
+
+
+@needs_numba
 def test_non_finite_names_the_subject():
     pop = sample_population(70, seed=1, variability=True)
     params = pkpd.default_parameters()
@@ -171,7 +187,7 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
-def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None, slow_parameters=None):
+def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None, slow_parameters=None, method=None):
     """Solver-level run (start states are the solver's reset mechanism)."""
     ind = model.individual_parameters(pkpd.default_parameters(), pop)
     reg = REGIMENS["mixed"]
@@ -184,7 +200,8 @@ def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None,
     system = SemiLinearSystem(A=A, B=B, n_slow=3, coupled_rows=model.COUPLED_STATES,
                               coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo))
     y0 = np.zeros((3, pop.n)) if y0 is None else y0
-    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=tuple(range(A.shape[0])), y0=y0, x0=x0)
+    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=tuple(range(A.shape[0])), y0=y0, x0=x0,
+                method=method)
     if engine == "numpy":
         return integrate(system, nodes, **args)
     sp = model.slow_parameters(ind) if slow_parameters is None else slow_parameters

@@ -84,6 +84,17 @@ def test_each_slow_rate_is_affine_in_its_own_state():
         np.testing.assert_allclose(rates[2] - rates[1], rates[1] - rates[0], rtol=1e-9, atol=1e-15)
 
 
+def test_an_adaptation_is_linear_in_its_drive_with_a_constant_rate():
+    """What the compiled kernel folds into per-step coefficients (pkpd._numba_kernel._folded_last_row):
+    p(drive) = drive * p(1), exactly, and q independent of the drive."""
+    drive = RNG.normal(size=200) * 0.3
+    rate, extent = 10.0 ** RNG.uniform(-4, -1, 200), RNG.uniform(0, 2, 200)
+    p, q = model.adaptation_coefficients(drive, rate, extent)
+    p1, q1 = model.adaptation_coefficients(1.0, rate, extent)
+    np.testing.assert_array_equal(p, drive * p1)
+    np.testing.assert_array_equal(np.broadcast_to(q, drive.shape), np.broadcast_to(q1, drive.shape))
+
+
 def test_the_slow_part_reads_only_the_coupled_linear_states():
     ind, linear, slow = _setup()
     noisy = linear.copy()
