@@ -429,3 +429,57 @@ def test_run_table_command(tmp_path, capsys):
     assert cli.main(["run", str(path), "--carry", "ARM", "--out", str(out), "--no-plot"]) == 0
     text = (out / "table.csv").read_text().splitlines()
     assert text[0].startswith("ID,TIME,EVID,") and text[0].endswith("ARM")
+
+
+def _old_format_output_table(columns):
+    """format_output_table as it was before it used pkpd.number_format: one cell at a time."""
+    import math
+
+    from pkpd.event_table import _cell
+
+    names = list(columns)
+    data = [list(np.asarray(columns[k]).tolist()) if not isinstance(columns[k], list) else columns[k]
+            for k in names]
+    n = len(data[0]) if data else 0
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, str):
+            return _cell(v)
+        if isinstance(v, (bool, np.bool_)):
+            return str(int(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        x = float(v)
+        return "" if math.isnan(x) else "%.10g" % x
+
+    lines = [",".join(_cell(str(k)) for k in names)]
+    for i in range(n):
+        lines.append(",".join(cell(c[i]) for c in data))
+    return "\n".join(lines) + "\n"
+
+
+def test_output_table_text_is_unchanged_by_the_vectorised_formatter(monkeypatch):
+    from pkpd import event_table as et
+
+    monkeypatch.setattr(et, "_OUTPUT_BATCH_ROWS", 7)  # several batches, one of them short
+    rng = np.random.default_rng(4)
+    n = 30
+    x = rng.lognormal(0, 6, n) * rng.choice([-1, 1], n)
+    x[[1, 5]] = np.nan
+    x[[2, 9]] = np.inf, -np.inf
+    x[3], x[4] = 0.0, -0.0
+    columns = {
+        "ID": np.repeat(np.arange(1, 4), 10),
+        "TIME": np.arange(n) * 0.1,
+        "big": np.array([10**12, -(10**11)] + [7] * (n - 2), dtype=np.int64),
+        "flag": rng.random(n) > 0.5,
+        "f32": rng.random(n).astype(np.float32),
+        "DV": x,
+        "text": ["a,b", 'say "hi"', "plain", None] * 7 + ["x"] * 2,
+        "mixed": [1, 2.5, None, float("nan"), True, "t"] * 5,
+        "u8": np.arange(n, dtype=np.uint8),
+    }
+    assert et.format_output_table(columns) == _old_format_output_table(columns)
+    assert et.format_output_table({"ID": np.zeros(0, int), "DV": np.zeros(0)}) == "ID,DV\n"
