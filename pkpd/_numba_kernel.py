@@ -127,11 +127,8 @@ def _expm(x, out, p, tmp, scale, squarings, nb, degree, max_norm):
 # padded with copies of its first subject, whose results are not written.
 # Rows of the slow part's scratch array: A_csf at the stages, the slow
 # states, the per-subject values (pkpd.model.SLOW_PARAMETERS), a finite check.
-# The inverses of the two adaptations' collocation matrices, (I + h q A)^-1
-# (their rate q is constant), are per distinct step length, in rows of
-# ``inv[s]`` read in place (a copy per step into this array cost 5 % of a run):
-# the last row of each first (all that a stiffly accurate method reads), then
-# the first two rows.
+# What the two adaptations' steps need (their rate q is constant) is made per
+# distinct step length, in rows of ``inv[s]`` read in place (INV_ROWS).
 W_XS, W_Y, W_P, W_BAD = 0, 3, 6, 16
 W_ROWS = 17
 # Rows of inv[s]: per adaptation, the 4 coefficients of its step's end value

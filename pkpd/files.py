@@ -217,6 +217,7 @@ class _RowBuffer:
     def __init__(self, heads: list[bytes], time_h, subjects: int):
         time_h = np.asarray(time_h, dtype=float).reshape(-1)
         t, k = time_h.size, len(TIMECOURSE_READOUTS)
+        self._borrowed: dict[str, np.ndarray] = {}  # buffers by name, until release()
         lengths = np.array([len(h) for h in heads])
         self.head_words = hw = -(-int(lengths.max()) // 8)
         self.heads = np.array([h.rjust(hw * 8, b"\0") for h in heads]).view(np.uint64).reshape(len(heads), hw)
@@ -230,12 +231,13 @@ class _RowBuffer:
     def _array(self, name: str, shape: tuple, dtype) -> np.ndarray:
         """An uninitialised array in a borrowed buffer (returned by :meth:`release`)."""
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        buffer = self.__dict__.setdefault("_borrowed", {})[name] = _borrow(name, nbytes)
+        buffer = self._borrowed[name] = _borrow(name, nbytes)
         return buffer[:nbytes].view(dtype).reshape(shape)
 
     def release(self) -> None:
         """Give the buffers back for the next call in this thread."""
-        for name, buffer in self.__dict__.pop("_borrowed", {}).items():
+        borrowed, self._borrowed = self._borrowed, {}
+        for name, buffer in borrowed.items():
             _give_back(name, buffer)
 
     def format(self, start: int, values: np.ndarray) -> bytes:

@@ -249,12 +249,9 @@ def announce_compile(entry, lanes: int) -> None:
     """Print :data:`COMPILE_NOTICE` on stderr before the first call of ``entry`` (the
     entry point for ``lanes``) when it will compile rather than load from the cache;
     at most once per process."""
-    if lanes in _ready:
-        return
     if not _announced and not getattr(entry, "signatures", True) and not cache_is_warm(lanes):
         print(COMPILE_NOTICE, file=sys.stderr, flush=True)
         _announced.add(lanes)
-    _ready.add(lanes)
 
 
 def lanes_for(n: int) -> int:
@@ -530,6 +527,7 @@ def integrate(
         announce_compile(entry, lanes)
         with _blas_lookup_skipped():
             entry(0, 0, *args)
+        _ready.add(lanes)
     with np.errstate(all="ignore"):
         _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:
