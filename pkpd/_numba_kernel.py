@@ -306,47 +306,72 @@ def _blocks(b_start, b_stop,
                 break
             s = step_id[k]
             h = hs[k]  # the step's own length in the collocation, as the numpy path
-            if has_coupled:  # A_csf at the three stage times
+            a00, a01, a02 = h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2]
+            a10, a11, a12 = h * tab_a[1, 0], h * tab_a[1, 1], h * tab_a[1, 2]
+            a20, a21, a22 = h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2]
+            hb0, hb1, hb2 = h * tab_b[0], h * tab_b[1], h * tab_b[2]
+            iv = inv[s]
+            # With the system's size known when compiled (NA > 0), the whole step runs lane by
+            # lane in one loop, the linear state in registers; otherwise A_csf at the stages and
+            # the linear step are loops of their own over the lanes (the states a run-time count).
+            if NA == 0 and has_coupled:  # A_csf at the three stage times
                 for st in range(3):
                     for j in range(L):
                         w[(W_XS + st) * L + j] = 0.0
                     for a in range(na):
                         for j in range(L):
                             w[(W_XS + st) * L + j] += sl[s, st, a, j] * z[a, j]
-            _slow(w, inv[s], L, h, h * tab_a[0, 0], h * tab_a[0, 1], h * tab_a[0, 2], h * tab_a[1, 0], h * tab_a[1, 1],
-                  h * tab_a[1, 2], h * tab_a[2, 0], h * tab_a[2, 1], h * tab_a[2, 2],
-                  h * tab_b[0], h * tab_b[1], h * tab_b[2], stiffly)
-            for i in range(nl):  # exact linear step
-                for j in range(L):
-                    znew[i, j] = 0.0
-                for a in range(na):
+            for j in range(L):
+                x0 = w[W_XS * L + j]
+                x1 = w[(W_XS + 1) * L + j]
+                x2 = w[(W_XS + 2) * L + j]
+                if NA > 0 and has_coupled:
+                    x0 = 0.0
+                    x1 = 0.0
+                    x2 = 0.0
+                    for a in range(NA):
+                        x0 += sl[s, 0, a, j] * z[a, j]
+                        x1 += sl[s, 1, a, j] * z[a, j]
+                        x2 += sl[s, 2, a, j] * z[a, j]
+                e, d0, d1, d2 = _loss_and_drive(
+                    x0, x1, x2, w[W_Y * L + j],
+                    w[(W_P + 0) * L + j], w[(W_P + 1) * L + j], w[(W_P + 2) * L + j], w[(W_P + 3) * L + j],
+                    w[(W_P + 4) * L + j], w[(W_P + 5) * L + j],
+                    a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
+                w[W_Y * L + j] = e
+                w[(W_Y + 1) * L + j] = _adapted(w[(W_Y + 1) * L + j], iv[j], iv[L + j], iv[2 * L + j], iv[3 * L + j],
+                                               h, d0, d1, d2)
+                w[(W_Y + 2) * L + j] = _adapted(w[(W_Y + 2) * L + j], iv[4 * L + j], iv[5 * L + j], iv[6 * L + j],
+                                               iv[7 * L + j], h, d0, d1, d2)
+                if NA > 0:  # exact linear step
+                    for i in range(NL):
+                        acc = 0.0
+                        for a in range(NA):
+                            acc += fl[s, i, a, j] * z[a, j]
+                        znew[i, j] = acc
+                    for i in range(NL):
+                        z[i, j] = znew[i, j]
+            if NA == 0:  # exact linear step
+                for i in range(nl):
                     for j in range(L):
-                        znew[i, j] += fl[s, i, a, j] * z[a, j]
-            for i in range(nl):
-                for j in range(L):
-                    z[i, j] = znew[i, j]
+                        znew[i, j] = 0.0
+                    for a in range(na):
+                        for j in range(L):
+                            znew[i, j] += fl[s, i, a, j] * z[a, j]
+                for i in range(nl):
+                    for j in range(L):
+                        z[i, j] = znew[i, j]
         for j in range(nb):
             bad[j0 + j] = not np.isfinite(w[W_BAD * L + j])
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def _slow(w, iv, L, h, a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly):
-    # One collocation step of the three slow states, one subject per lane.
-    # Every row is read and written at a fixed offset of w (see the note on lanes above).
-    for j in range(L):
-        e, d0, d1, d2 = _loss_and_drive(  # scalars only: an array passed to an inlined function
-            # brings reference counting into the loop, which then does not vectorise
-            w[(W_XS + 0) * L + j], w[(W_XS + 1) * L + j], w[(W_XS + 2) * L + j], w[(W_Y + 0) * L + j],
-            w[(W_P + 0) * L + j], w[(W_P + 1) * L + j], w[(W_P + 2) * L + j], w[(W_P + 3) * L + j],
-            w[(W_P + 4) * L + j], w[(W_P + 5) * L + j],
-            a00, a01, a02, a10, a11, a12, a20, a21, a22, hb0, hb1, hb2, stiffly)
-        w[(W_Y + 0) * L + j] = e
-        # the two adaptations (slow states 1 and 2): linear with a constant rate, so the
-        # step's end value is linear in y and the drives, coefficients made per step (iv)
-        for ad in range(2):
-            v = 4 * ad * L + j
-            w[(W_Y + 1 + ad) * L + j] = iv[v] * w[(W_Y + 1 + ad) * L + j] + h * (
-                iv[v + L] * d0 + iv[v + 2 * L] * d1 + iv[v + 3 * L] * d2)
+def _adapted(y, u, v0, v1, v2, h, d0, d1, d2):
+    # An adaptation's value at the end of a step (slow states 1 and 2): linear with a
+    # constant rate, so the end value is linear in the start value y and the drives d
+    # at the stages, U y + h (V_0 d_0 + V_1 d_1 + V_2 d_2), with U and V made once per
+    # distinct step (_folded_step).
+    return u * y + h * (v0 * d0 + v1 * d1 + v2 * d2)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -578,15 +603,18 @@ def _collocate(ya, p0, p1, p2, q0, q1, q2, a00, a01, a02, a10, a11, a12, a20, a2
     return s0, s1, s2, end
 
 
-def _specialise(lanes: int, name: str):
-    """:func:`_blocks` compiled with ``LANES = lanes``, cached under its own name.
+def _specialise(lanes: int, name: str, nl: int = 0, na: int = 0):
+    """:func:`_blocks` compiled with ``LANES = lanes`` (and ``NL = nl``, ``NA = na``), cached under its own name.
 
-    The copy reads the module's globals but for ``LANES``: numba freezes a
+    The copy reads the module's globals but for those: numba freezes a
     global int as a compile-time constant, which is what makes the lane loops
-    fixed-length.  It has no closure (numba's cache would miss it).
+    fixed-length, and with the system's size known (``NA > 0``: ``nl`` linear
+    states, ``na - nl`` inputs) the step runs lane by lane with the state in
+    registers (loops over states unrolled), the lane loop still vectorised.
+    It has no closure (numba's cache would miss it).
     """
     g = dict(globals())
-    g["LANES"] = lanes
+    g["LANES"], g["NL"], g["NA"] = lanes, nl, na
     f = types.FunctionType(_blocks.__code__, g, name)
     f.__qualname__ = name
     f.__module__ = __name__
@@ -595,6 +623,8 @@ def _specialise(lanes: int, name: str):
 
 
 LANES = 64
+#: Size of the reduced system when compiled for one (see :func:`_specialise`): 0, read from the arrays.
+NL = NA = 0
 #: Blocks of 64 subjects (large batches), of 8, one vector (small ones), and of
 #: one subject (plain scalar code: a slider moving one subject).
 kernel = _specialise(64, "kernel")
@@ -602,3 +632,18 @@ kernel_small = _specialise(8, "kernel_small")
 kernel_one = _specialise(1, "kernel_one")
 #: The entry point for each number of lanes.
 KERNELS = {64: kernel, 8: kernel_small, 1: kernel_one}
+_sized: dict = {}
+
+
+def sized_kernel(nl: int, m: int):
+    """The 64-lane entry point compiled for ``nl`` linear states and ``m`` inputs (made once per process;
+    numba compiles it, or loads it from the cache, on its first call)."""
+    key = (nl, m)
+    if key not in _sized:
+        _sized[key] = _specialise(64, sized_name(nl, m), nl, nl + m)
+    return _sized[key]
+
+
+def sized_name(nl: int, m: int) -> str:
+    """The name (and cache file name) of :func:`sized_kernel`'s entry point."""
+    return f"kernel_{nl}_states_{m}_inputs"

@@ -380,6 +380,7 @@ class _Plan:
     main: str  # name of the main grid
     max_step_h: float = DEFAULT_MAX_STEP_H
     engine: str = "numpy"  # "numpy" or "numba" (resolved once, see pkpd.kernel.choose)
+    may_compile: bool = False  # the numba engine may compile an entry point for the system's size (see kernel)
 
 
 _GRIDS: dict = {}
@@ -416,8 +417,9 @@ def _plan(regimens, ind, duration_h, save, max_step_h, amounts, chunk_size, hold
     nodes, record_index = _time_grid(times, events.event_times(regimens, ind, duration_h), max_step_h,
                                      fastest_rate(model.linear_system(ind)[0]))
     main = MAIN_GRID if MAIN_GRID in save.grids else next(iter(save.grids))
-    engine = kernel.choose(engine, float(n) * nodes.size, nodes.size)
-    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h, engine)
+    work = float(n) * nodes.size
+    return _Plan(duration_h, save, times, where, nodes, record_index, amounts, est.chunk, main, max_step_h,
+                 kernel.choose(engine, work, nodes.size), kernel.may_compile(engine, work))
 
 
 def iter_chunks(
@@ -638,7 +640,7 @@ def _run_chunk(plan: _Plan, regimens, ind, subject_ids, seed, residual_error, ou
             x_rec, y_rec = kernel.integrate(
                 system, plan.nodes, slow_parameters=model.slow_parameters(ind), readouts=slots or (),
                 readout_values=kernel.readout_parameters(ind), out_base=outputs[None],
-                record_states=plan.amounts or slots is None, **args)
+                record_states=plan.amounts or slots is None, may_compile=plan.may_compile, **args)
         else:
             x_rec, y_rec = integrate(system, plan.nodes, **args)
     except NonFiniteError as exc:

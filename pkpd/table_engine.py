@@ -214,6 +214,7 @@ class _How:
 
     max_step_h: float
     engine: str = "numpy"
+    may_compile: bool = False  # see pkpd.kernel.may_compile
 
 
 def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, how: _How, who=""):
@@ -236,7 +237,8 @@ def _integrate(ind, t0, t1, x0, y0, schedule, out_times, record_rows, how: _How,
     try:
         args = dict(jumps=jumps, inputs=inputs, record_index=idx, record_rows=record_rows, y0=y0, x0=x0)
         if how.engine == "numba":
-            x_rec, y_rec = kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), **args)
+            x_rec, y_rec = kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind),
+                                            may_compile=how.may_compile, **args)
         else:
             x_rec, y_rec = integrate(system, nodes, **args)
     except NonFiniteError as exc:
@@ -702,7 +704,7 @@ def simulate_table(table: EventTable, parameters: Parameters | None = None, *, m
     data = _columns_of(table, subjects) if subjects else None
     if data is None or len(data) == 0:
         return _empty(table.carried)
-    how = _How(float(max_step_h), kernel.choose(engine, float(len(data))))
+    how = _How(float(max_step_h), kernel.choose(engine, float(len(data))), kernel.may_compile(engine, len(data)))
     n = len(data)
     starts = data.starts[:-1]
     subject_at = lambda r: np.searchsorted(data.starts, r, side="right") - 1  # noqa: E731  (rows -> subjects)

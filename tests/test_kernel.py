@@ -9,6 +9,8 @@ the fallback and the error are tested either way.  No timings are asserted.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -187,10 +189,11 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
-def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None, slow_parameters=None, method=None):
+def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None, slow_parameters=None, method=None,
+                regimen="mixed", record_rows=None, may_compile=True):
     """Solver-level run (start states are the solver's reset mechanism)."""
     ind = model.individual_parameters(pkpd.default_parameters(), pop)
-    reg = REGIMENS["mixed"]
+    reg = REGIMENS[regimen]
     sched = events.from_regimens([reg] * pop.n, ind, 72.0)
     nodes, rec = time_grid(np.arange(0, 72.5, 0.5), sched.times(), 0.5,
                            model.linear_system(ind)[0].diagonal().__abs__().max())
@@ -200,12 +203,35 @@ def _solver_run(pop, threads=None, x0=None, y0=None, engine="numba", lanes=None,
     system = SemiLinearSystem(A=A, B=B, n_slow=3, coupled_rows=model.COUPLED_STATES,
                               coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo))
     y0 = np.zeros((3, pop.n)) if y0 is None else y0
-    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=tuple(range(A.shape[0])), y0=y0, x0=x0,
-                method=method)
+    rows = tuple(range(A.shape[0])) if record_rows is None else record_rows
+    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=rows, y0=y0, x0=x0, method=method)
     if engine == "numpy":
         return integrate(system, nodes, **args)
     sp = model.slow_parameters(ind) if slow_parameters is None else slow_parameters
-    return kernel.integrate(system, nodes, slow_parameters=sp, threads=threads, lanes=lanes, **args)
+    return kernel.integrate(system, nodes, slow_parameters=sp, threads=threads, lanes=lanes, may_compile=may_compile,
+                            **args)
+
+
+@needs_numba
+@pytest.mark.parametrize("regimen, rows, size", [("mixed", None, (6, 2)), ("oral_ir", (model.C,), (4, 0)),
+                                                 ("oral_er", (model.C, model.CNS), (5, 1))])
+def test_an_entry_point_sized_for_the_system_gives_the_same_bits(monkeypatch, regimen, rows, size):
+    """Blocks of 64 subjects take the entry point compiled for the reduced system's size
+    (its states in registers) when a run may compile it or it is cached, else the entry
+    point for any size: the two give the same bits, states and slow states alike."""
+    pop = sample_population(70, seed=6, variability=True)
+    name = kernel.entry_point(kernel.BLOCK, *size)[1]
+    assert name == f"kernel_{size[0]}_states_{size[1]}_inputs"
+    sized = _solver_run(pop, regimen=regimen, record_rows=rows)
+    assert name in kernel._ready
+    monkeypatch.setattr(kernel, "_ready", set())
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
+    assert kernel.entry_point(kernel.BLOCK, *size, may_compile=False)[1] == kernel.ENTRY_POINTS[kernel.BLOCK]
+    generic = _solver_run(pop, regimen=regimen, record_rows=rows, may_compile=False)
+    assert kernel._ready == {kernel.ENTRY_POINTS[kernel.BLOCK]}
+    for a, b in zip(sized, generic):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(sized[1][1:]).max() > 1e-4  # the adaptations moved
 
 
 @needs_numba
@@ -291,21 +317,43 @@ def test_engine_choice(monkeypatch):
 
 def test_compile_notice_on_stderr_once_before_a_first_compile(monkeypatch, capsys):
     """One line before an entry point compiles; none when it loads from the cache, none
-    when only some other entry point is uncached, and none twice in a process."""
+    when only some other entry point is uncached, and none twice in a process; an entry
+    point sized for a system says which, once per size."""
 
     class Entry:
         signatures = []
 
     monkeypatch.setattr(kernel, "_announced", set())
     monkeypatch.setattr(kernel, "_ready", set())
-    warm = {64: True, 8: False, 1: False}
-    monkeypatch.setattr(kernel, "cache_is_warm", lambda lanes=None: warm[lanes] if lanes else all(warm.values()))
-    kernel.announce_compile(Entry(), 64)  # cached: loads
+    warm = {"kernel": True, "kernel_small": False, "kernel_one": False,
+            "kernel_4_states_0_inputs": True, "kernel_5_states_0_inputs": False, "kernel_6_states_1_inputs": False}
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda name=None: warm[name] if name else all(warm.values()))
+    kernel.announce_compile(Entry(), "kernel")  # cached: loads
     assert capsys.readouterr().err == ""
-    kernel.announce_compile(Entry(), 8)  # not cached: compiles
+    kernel.announce_compile(Entry(), "kernel_small")  # not cached: compiles
     assert capsys.readouterr().err.strip() == kernel.COMPILE_NOTICE
-    kernel.announce_compile(Entry(), 1)  # a second compile in the same process: said already
+    kernel.announce_compile(Entry(), "kernel_one")  # a second compile in the same process: said already
     assert capsys.readouterr().err == ""
+    kernel.announce_compile(Entry(), "kernel_4_states_0_inputs")  # cached
+    assert capsys.readouterr().err == ""
+    for name in ("kernel_5_states_0_inputs", "kernel_6_states_1_inputs"):
+        kernel.announce_compile(Entry(), name)
+        assert capsys.readouterr().err.strip() == kernel.SIZED_NOTICE.format(name=name)
+        kernel.announce_compile(Entry(), name)
+        assert capsys.readouterr().err == ""
+
+
+def test_a_run_compiles_a_sized_entry_point_only_when_asked_or_large(monkeypatch):
+    """engine="numba" (or $PKPD_ENGINE=numba) may compile an entry point for the system's
+    size; "auto" only for work that pays for a compile, and otherwise takes a cached one."""
+    monkeypatch.delenv(kernel.ENGINE_VARIABLE, raising=False)
+    assert kernel.may_compile("numba", 1.0)
+    assert not kernel.may_compile("auto", kernel.AUTO_COMPILE_WORK / 2)
+    assert not kernel.may_compile(None, 1.0)
+    assert kernel.may_compile("auto", kernel.AUTO_COMPILE_WORK)
+    monkeypatch.setenv(kernel.ENGINE_VARIABLE, "numba")
+    assert kernel.may_compile(None, 1.0)
+    assert not kernel.may_compile("auto", 1.0)
 
 
 @needs_numba
@@ -334,7 +382,7 @@ def test_importing_the_kernel_says_nothing(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "available", lambda: True)
     monkeypatch.setattr(kernel, "_kernel", None)
     monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
-    monkeypatch.setattr(kernel, "_build", lambda: "compiled")
+    monkeypatch.setattr(kernel, "_build", lambda: types.SimpleNamespace(KERNELS="compiled"))
     assert kernel.get_kernel() == "compiled"
     assert capsys.readouterr().err == ""
 
