@@ -311,6 +311,7 @@ def _blocks(b_start, b_stop,
                         ro_code, ro_states, rl, whole_n, val, rp - r_first, rec_col, n_ro)
                 rp += 1
                 if rp - r_first == R_BUF or rp == n_rec:
+                    _check_finite(L, z, w, rec_src)
                     _flush(r_first, rp, j0, nb, val, out, slot_off, slot_stride, rec_col, n_ro, pick_r, pick_c)
                     r_first = rp
             if k == n_steps:
@@ -456,6 +457,22 @@ def _constant_q_inverse(w, q_at, L, h, tab_a, out):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _check_finite(L, z, w, rec_src):
+    # The finite check on the states a run records (as pkpd.solver.check_finite), made at
+    # the last record of each buffer of R_BUF records: a value that is not finite stays so
+    # (each step sums every state times its propagator entry, zeros included, NaN or inf
+    # times 0 being NaN; the slow states read A_csf so made; a jump adds a finite amount),
+    # so a record of the buffer with one has one at its last record too.  A NaN or inf
+    # times 0 is NaN, and the sum in row W_BAD stays NaN.
+    for r in range(rec_src.shape[0]):
+        for j in range(L):
+            w[W_BAD * L + j] += z[rec_src[r], j] * 0.0
+    for i in range(3):
+        for j in range(L):
+            w[W_BAD * L + j] += w[(W_Y + i) * L + j] * 0.0
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _state(z, row, j):
     return z[row, j] if row >= 0 else 0.0
 
@@ -464,14 +481,6 @@ def _state(z, row, j):
 def _record(L, rp, j0, nb, z, w, rec_src, rec_dst, x_out, y_out, n_x, n_y,
             ro_code, ro_states, rl, whole_n, vals, rr, rec_col, n_ro):
     # readout q of record rp goes to vals[q, rr] (rr: the record's place in the buffer)
-    # finite check on the states a run records (as pkpd.solver.check_finite):
-    # a NaN or inf times 0 is NaN, and the sum stays NaN
-    for r in range(rec_src.shape[0]):
-        for j in range(L):
-            w[W_BAD * L + j] += z[rec_src[r], j] * 0.0
-    for i in range(3):
-        for j in range(L):
-            w[W_BAD * L + j] += w[(W_Y + i) * L + j] * 0.0
     if n_x > 0:
         for r in range(rec_src.shape[0]):
             for j in range(nb):

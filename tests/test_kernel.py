@@ -401,3 +401,31 @@ def test_a_failing_numba_import_means_numpy(monkeypatch):
     assert res.plasma_mg_per_l.max() > 0
     with pytest.raises(ParameterError, match=r"pip install 'pkpd\[fast\]'"):
         pkpd.simulate(REGIMENS["oral_er"], duration_h=24, engine="numba")
+
+
+@needs_numba
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_a_state_that_stops_being_finite_mid_run_names_the_subject(engine):
+    """A state that stops being finite between two records (here a jump of inf mg into the
+    central compartment of subject 67 of 70 in the middle of the run: blocks of 64 lanes) is
+    found, and the subject named, by both engines."""
+    pop = sample_population(70, seed=1, variability=True)
+    ind = model.individual_parameters(pkpd.default_parameters(), pop)
+    sched = events.from_regimens([REGIMENS["oral_ir"]] * pop.n, ind, 72.0)
+    A, B = model.linear_system(ind)
+    nodes, rec = time_grid(np.arange(0, 72.5, 0.5), sched.times(), 0.5, np.abs(A.diagonal()).max())
+    jumps, inputs = sched.solver_input(nodes, node_of)
+    recorded = set(rec.tolist())
+    k = next(i for i in range(len(nodes)) if nodes[i] > 30.0 and i not in recorded)  # between two records
+    rows, subjects, amounts = jumps.get(k, (np.zeros(0, int), np.zeros(0, int), np.zeros(0)))
+    jumps[k] = (np.append(rows, model.C), np.append(subjects, 66), np.append(amounts, np.inf))
+    memo: dict = {}
+    system = SemiLinearSystem(A=A, B=B, n_slow=3, coupled_rows=model.COUPLED_STATES,
+                              coefficients=lambda i, x, y: model.slow_coefficients(i, x, y, ind, memo))
+    args = dict(jumps=jumps, inputs=inputs, record_index=rec, record_rows=(model.C,), y0=np.zeros((3, pop.n)))
+    with pytest.raises(pkpd.solver.NonFiniteError) as info:
+        if engine == "numpy":
+            integrate(system, nodes, **args)
+        else:
+            kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), **args)
+    assert info.value.systems.tolist() == [66]
