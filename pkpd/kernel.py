@@ -386,11 +386,23 @@ def flat_jumps(schedule, nodes: np.ndarray) -> tuple:
     The same placement on the node grid as :meth:`pkpd.events.Schedule.solver_input`
     (``node_of``), without grouping by node (the kernel walks each subject's own).
     """
+    subject = np.asarray(schedule.bolus_subject, np.int64)
+    at = _repeated_node_of(nodes, np.asarray(schedule.bolus_time, float), subject)
+    return subject, np.asarray(schedule.bolus_state, np.int64), at, np.asarray(schedule.bolus_amount, float)
+
+
+def _repeated_node_of(nodes: np.ndarray, times: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """:func:`pkpd.solver.node_of` (as int64), looked up once when ``times`` is one subject's
+    times over and over (a population sharing a regimen and a lag: 630,000 doses of the
+    standard problem, 7 ms of binary searches, against 0.5 ms to see the repetition)."""
     from .solver import node_of
 
-    at = node_of(nodes, schedule.bolus_time).astype(np.int64)
-    return (np.asarray(schedule.bolus_subject, np.int64), np.asarray(schedule.bolus_state, np.int64), at,
-            np.asarray(schedule.bolus_amount, float))
+    m = int(np.argmax(subject != subject[0])) if times.size > 4096 else 0  # the first subject's doses
+    if m > 0 and times.size % m == 0:
+        rows = times.reshape(-1, m)
+        if (rows == rows[0]).all():
+            return np.tile(node_of(nodes, rows[0]).astype(np.int64), rows.shape[0])
+    return node_of(nodes, times).astype(np.int64)
 
 
 def _jumps_by_subject(jumps, keep, nl_full: int, n: int):

@@ -429,3 +429,19 @@ def test_a_state_that_stops_being_finite_mid_run_names_the_subject(engine):
         else:
             kernel.integrate(system, nodes, slow_parameters=model.slow_parameters(ind), **args)
     assert info.value.systems.tolist() == [66]
+
+
+@pytest.mark.parametrize("lag_varies", [False, True])
+def test_boluses_placed_on_nodes_once_per_repeated_pattern(lag_varies):
+    """A population sharing a regimen and a lag has its boluses placed on the nodes once,
+    for the first subject, and repeated: the same nodes as placing every bolus."""
+    pop = sample_population(300, seed=2, variability=True)
+    ind = model.individual_parameters(pkpd.default_parameters(), pop)
+    if lag_varies:
+        ind["t_lag"] = np.linspace(0.0, 0.7, pop.n)
+    sched = events.from_regimens([REGIMENS["oral_ir"]] * pop.n, ind, 24.0 * 10)
+    nodes, _ = time_grid(np.arange(0, 240.5, 0.5), sched.times(), 0.5, 3.0)
+    assert sched.bolus_time.size > 4096
+    subject, _, at, _ = kernel.flat_jumps(sched, nodes)
+    np.testing.assert_array_equal(at, node_of(nodes, sched.bolus_time))
+    assert at.dtype == np.int64 and subject.size == at.size
