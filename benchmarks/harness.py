@@ -83,13 +83,22 @@ def _rss_mb(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: Fewest timed runs of a case (see :func:`measure_case`).
+MIN_REPEATS = 3
+
+
 def measure_case(workload: str, engine: str, n: int, *, quick: bool = False,
               outputs=problems.TIMED_OUTPUTS, min_time_s: float = 1.0, max_repeats: int = 5,
               subset: int | None = None) -> dict:
     """Time one case in this process; a row of the results table.
 
     Runs the case once, then again while the total stays under
-    ``min_time_s`` (at most ``max_repeats`` runs) and reports the fastest.
+    ``min_time_s`` or fewer than :data:`MIN_REPEATS` runs were made (unless
+    they took ten times ``min_time_s``), at most ``max_repeats`` runs, and
+    reports the fastest.  A fresh process's first large allocations can cost
+    far more than later ones (this VM compacts memory for huge pages on
+    their first touch: 10,000 subjects on one thread, 0.53 s twice, then
+    0.24 s), hence the minimum.
     Meant to run in a fresh process (see :func:`measure_in_subprocess`):
     the peak resident memory it reports is the process's.
     """
@@ -113,7 +122,9 @@ def measure_case(workload: str, engine: str, n: int, *, quick: bool = False,
         bench.time_simulate(engine, n)
         times.append(time.perf_counter() - t)
         gc.collect()
-        if sum(times) >= min_time_s or len(times) >= max_repeats:
+        total = sum(times)
+        if len(times) >= max_repeats or total >= 10 * min_time_s or (
+                total >= min_time_s and len(times) >= MIN_REPEATS):
             break
     best = min(times)
     row.update(

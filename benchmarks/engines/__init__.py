@@ -20,6 +20,7 @@ import importlib
 ENGINE_MODULES = {
     "pkpd": "benchmarks.engines.pkpd_engine",
     "pkpd_numba": "benchmarks.engines.pkpd_numba",
+    "pkpd_numba_one_thread": "benchmarks.engines.pkpd_numba_one_thread",
     "scipy_loop": "benchmarks.engines.scipy_loop",
     "roadrunner_loop": "benchmarks.engines.roadrunner_loop",
     "diffrax_vmap": "benchmarks.engines.diffrax_vmap",
