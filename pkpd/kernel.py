@@ -22,7 +22,10 @@ history is stored (tests/test_kernel.py compares every readout with numpy).
 Subjects are processed in blocks of :data:`BLOCK` in lockstep (the inner
 loops run over the subjects of a block, which LLVM vectorises).  The kernel
 computes each block's propagators itself and writes the readouts asked for
-straight into the caller's arrays.  It is compiled serial and ``nogil``: a
+straight into the caller's arrays.  Blocks of :data:`BLOCK` subjects run on
+an entry point compiled for the size of the reduced system when there is
+one (:func:`entry_point`): the whole step then runs subject by subject with
+the states in registers, about 20 % faster, giving the same bits.  It is compiled serial and ``nogil``: a
 large batch runs on a second Python thread taking pieces of blocks in turn
 (:func:`threads_for`), a small one on the calling thread with no thread
 switch.
