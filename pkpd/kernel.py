@@ -480,6 +480,16 @@ def _run_blocks(kernel, n_blocks: int, threads: int, args: tuple) -> None:
 _EMPTY3 = np.empty((0, 0, 0))
 
 
+def _load(entry, name: str, args: tuple) -> None:
+    """The first call of an entry point in this process compiles it or loads it from the cache:
+    made on no blocks, in this thread, after :func:`announce_compile`."""
+    if name not in _ready:
+        announce_compile(entry, name)
+        with _blas_lookup_skipped():
+            entry(0, 0, *args)
+        _ready.add(name)
+
+
 def integrate(
     system: SemiLinearSystem,
     nodes: np.ndarray,
@@ -583,11 +593,11 @@ def integrate(
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
     entry, name = entry_point(lanes, nl, m, may_compile)
-    if name not in _ready:  # the first call compiles or loads: on no blocks, in this thread
-        announce_compile(entry, name)
-        with _blas_lookup_skipped():
-            entry(0, 0, *args)
-        _ready.add(name)
+    _load(entry, name, args)
+    if name != ENTRY_POINTS[lanes] and ENTRY_POINTS[lanes] not in _ready and not cache_is_warm(lanes):
+        # sized, compiled: the entry point for any size is compiled too when the cache lacks it, as
+        # "auto" looks for that one (a later run of another size then never waits for a compile)
+        _load(get_kernel()[lanes], ENTRY_POINTS[lanes], args)
     with np.errstate(all="ignore"):
         _run_blocks(entry, n_blocks, threads_for(n) if threads is None else int(threads), args)
     if stats is not None:

@@ -445,3 +445,20 @@ def test_boluses_placed_on_nodes_once_per_repeated_pattern(lag_varies):
     subject, _, at, _ = kernel.flat_jumps(sched, nodes)
     np.testing.assert_array_equal(at, node_of(nodes, sched.bolus_time))
     assert at.dtype == np.int64 and subject.size == at.size
+
+
+@needs_numba
+@pytest.mark.parametrize("generic_cached", [False, True])
+def test_compiling_a_sized_entry_point_compiles_the_one_auto_looks_for(monkeypatch, generic_cached):
+    """"auto" looks in the cache for the entry point for any size: a run that compiles an
+    entry point sized for its system compiles that one too when the cache lacks it (so a
+    later run of another size finds one), and leaves it alone when it is cached."""
+    pop = sample_population(70, seed=6, variability=True)
+    loaded = []
+    real = kernel._load
+    monkeypatch.setattr(kernel, "_ready", set())
+    monkeypatch.setattr(kernel, "cache_is_warm", lambda lanes=None: generic_cached and lanes == kernel.BLOCK)
+    monkeypatch.setattr(kernel, "_load", lambda entry, name, args: (loaded.append(name), real(entry, name, args)))
+    _solver_run(pop, regimen="oral_ir", record_rows=(model.C,))
+    generic = [kernel.ENTRY_POINTS[kernel.BLOCK]]
+    assert loaded == ["kernel_4_states_0_inputs"] + ([] if generic_cached else generic)
