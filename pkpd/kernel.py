@@ -25,10 +25,10 @@ computes each block's propagators itself and writes the readouts asked for
 straight into the caller's arrays.  Blocks of :data:`BLOCK` subjects run on
 an entry point compiled for the size of the reduced system when there is
 one (:func:`entry_point`): the whole step then runs subject by subject with
-the states in registers, about 20 % faster, giving the same bits.  It is compiled serial and ``nogil``: a
-large batch runs on a second Python thread taking pieces of blocks in turn
-(:func:`threads_for`), a small one on the calling thread with no thread
-switch.
+the states in registers, about 20 % faster, giving the same bits.  It is
+compiled serial and ``nogil``: a large batch runs on a second Python thread
+taking pieces of blocks in turn (:func:`threads_for`), a small one on the
+calling thread with no thread switch.
 
 numba is optional (``pip install 'pkpd[fast]'``).  Compiled code is cached
 on disk under :func:`cache_dir`, in a directory named by a fingerprint of
