@@ -81,6 +81,7 @@ _lock = threading.Lock()
 _kernel = None
 _announced: set = set()
 _ready: set = set()  # entry points (names) already called in this process
+_absent: set = set()  # entry points (names) found missing from the on-disk cache in this process
 
 
 #: The engines :func:`choose` accepts (``engine=`` and ``$PKPD_ENGINE``).
@@ -273,10 +274,21 @@ def entry_point(lanes: int, nl: int, m: int, may_compile: bool = True) -> tuple:
     get_kernel()
     if lanes == BLOCK:
         name = _kernel.sized_name(nl, m)
-        if name in _ready or may_compile or cache_is_warm(name):
+        if name in _ready or may_compile or _in_cache(name):
             with _lock, _numba_cache():
                 return _kernel.sized_kernel(nl, m), name
     return _kernel.KERNELS[lanes], ENTRY_POINTS[lanes]
+
+
+def _in_cache(name: str) -> bool:
+    """:func:`cache_is_warm` for an entry point, remembered when it is not (the lookup hashes
+    the code and walks the cache, about 5 ms: too much for every chunk of a run)."""
+    if name in _absent:
+        return False
+    if cache_is_warm(name):
+        return True
+    _absent.add(name)
+    return False
 
 
 def may_compile(engine: str | None, work: float) -> bool:
@@ -593,9 +605,10 @@ def integrate(
             np.asarray(pre.live, np.int64), xk, yk, ro_code, ro_states, rvals, base, slot_off, slot_stride,
             rec_col, _TAYLOR_DEGREE, _TAYLOR_NORM, bad)
     entry, name = entry_point(lanes, nl, m, may_compile)
+    first = name not in _ready
     _load(entry, name, args)
-    if name != ENTRY_POINTS[lanes] and ENTRY_POINTS[lanes] not in _ready and not cache_is_warm(lanes):
-        # sized, compiled: the entry point for any size is compiled too when the cache lacks it, as
+    if first and name != ENTRY_POINTS[lanes] and ENTRY_POINTS[lanes] not in _ready and not cache_is_warm(lanes):
+        # sized: the entry point for any size is compiled too when the cache lacks it, as
         # "auto" looks for that one (a later run of another size then never waits for a compile)
         _load(get_kernel()[lanes], ENTRY_POINTS[lanes], args)
     with np.errstate(all="ignore"):

@@ -225,6 +225,7 @@ def test_an_entry_point_sized_for_the_system_gives_the_same_bits(monkeypatch, re
     sized = _solver_run(pop, regimen=regimen, record_rows=rows)
     assert name in kernel._ready
     monkeypatch.setattr(kernel, "_ready", set())
+    monkeypatch.setattr(kernel, "_absent", set())
     monkeypatch.setattr(kernel, "cache_is_warm", lambda *a: False)
     assert kernel.entry_point(kernel.BLOCK, *size, may_compile=False)[1] == kernel.ENTRY_POINTS[kernel.BLOCK]
     generic = _solver_run(pop, regimen=regimen, record_rows=rows, may_compile=False)
@@ -457,6 +458,7 @@ def test_compiling_a_sized_entry_point_compiles_the_one_auto_looks_for(monkeypat
     loaded = []
     real = kernel._load
     monkeypatch.setattr(kernel, "_ready", set())
+    monkeypatch.setattr(kernel, "_absent", set())
     monkeypatch.setattr(kernel, "cache_is_warm", lambda lanes=None: generic_cached and lanes == kernel.BLOCK)
     monkeypatch.setattr(kernel, "_load", lambda entry, name, args: (loaded.append(name), real(entry, name, args)))
     _solver_run(pop, regimen="oral_ir", record_rows=(model.C,))
